@@ -1,0 +1,165 @@
+"""The ``policy-nlp`` command. Each subcommand is a thin shell over one module."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from . import __version__
+
+
+def _err(message: str) -> None:
+    print(f"policy-nlp: {message}", file=sys.stderr)
+
+
+def cmd_paragraphs(args: argparse.Namespace) -> int:
+    from .io import atomic_write, dumps
+    from .read import ReadError
+    from .segment import iter_reports
+
+    failures = reports = paragraphs = 0
+    with atomic_write(args.output) as out:
+        for item in iter_reports(args.inputs):
+            if isinstance(item, ReadError):
+                failures += 1
+                _err(f"skipped {item}")
+                continue
+            reports += 1
+            for paragraph in item:
+                out.write(dumps(paragraph.to_dict()) + "\n")
+                paragraphs += 1
+    print(f"{paragraphs} paragraphs from {reports} reports written to {args.output}", file=sys.stderr)
+    if failures:
+        _err(f"{failures} file(s) could not be read")
+        return 1
+    return 0
+
+
+def cmd_convert_pkuseg(args: argparse.Namespace) -> int:
+    from .pkuseg_convert import ConversionError, convert_wheel
+
+    try:
+        info = convert_wheel(args.wheel, args.output)
+    except (ConversionError, OSError) as e:
+        _err(str(e))
+        return 1
+    print(f"converted {info['source']}: {info['n_feature']} features -> {args.output}")
+    return 0
+
+
+def cmd_annotations_check(args: argparse.Namespace) -> int:
+    from .annotations import check_file
+
+    problems = check_file(args.file)
+    for problem in problems:
+        print(problem)
+    errors = sum(1 for p in problems if p.severity == "error")
+    print(f"{args.file}: {errors} error(s), {len(problems) - errors} warning(s)")
+    return 1 if errors else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    train(args.config, args.output, overrides=_overrides(args.overrides))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_command
+
+    return evaluate_command(args.model, args.data, args.output, real=args.real, shared=args.shared)
+
+
+def cmd_crossval(args: argparse.Namespace) -> int:
+    from .crossval import crossval_command
+
+    return crossval_command(args.config, folds=args.folds, output=args.output, overrides=_overrides(args.overrides))
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from .tag import tag_command
+
+    return tag_command(args.inputs, model=args.model, output=args.output, summary=args.summary,
+                       workers=args.workers, progress=args.progress)
+
+
+def cmd_doccano(args: argparse.Namespace) -> int:
+    from . import doccano_cli
+
+    return doccano_cli.run(args)
+
+
+def _overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"policy-nlp: override {pair!r} is not of the form section.key=value")
+        out[key.lstrip("-")] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="policy-nlp", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("paragraphs", help="read report files (txt/html/docx/jsonl, any encoding) into paragraph records")
+    p.add_argument("inputs", nargs="+", type=Path, help="files or directories (read recursively)")
+    p.add_argument("--output", "-o", type=Path, required=True, help="JSONL file to write")
+    p.set_defaults(func=cmd_paragraphs)
+
+    p = sub.add_parser("convert-pkuseg", help="convert the CTB8 model of the pkuseg 0.0.12 wheel for spacy-pkuseg")
+    p.add_argument("wheel", type=Path)
+    p.add_argument("--output", "-o", type=Path, required=True)
+    p.set_defaults(func=cmd_convert_pkuseg)
+
+    p = sub.add_parser("annotations", help="work with annotation files")
+    asub = p.add_subparsers(dest="annotations_command", required=True)
+    c = asub.add_parser("check", help="validate a doccano JSONL export against the label config")
+    c.add_argument("file", type=Path)
+    c.set_defaults(func=cmd_annotations_check)
+
+    p = sub.add_parser("train", help="train a pipeline from a config")
+    p.add_argument("config", type=Path)
+    p.add_argument("--output", "-o", type=Path, required=True)
+    p.add_argument("overrides", nargs="*", help="config overrides: section.key=value")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model on annotated data")
+    p.add_argument("model", type=Path)
+    p.add_argument("data", type=Path)
+    p.add_argument("--output", "-o", type=Path, help="JSON file for the scores")
+    p.add_argument("--real", action="store_true",
+                   help="also score themes on the real paragraphs each record was written from (read from --shared)")
+    p.add_argument("--shared", type=Path, default=None, help="folder holding seeds/ and corpus/ (default ../shared)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("crossval", help="k-fold cross-validation grouped by source report")
+    p.add_argument("config", type=Path)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--output", "-o", type=Path)
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(func=cmd_crossval)
+
+    p = sub.add_parser("tag", help="tag every paragraph of new reports")
+    p.add_argument("inputs", nargs="+", type=Path)
+    p.add_argument("--model", "-m", type=Path, default=Path("models/default"))
+    p.add_argument("--output", "-o", type=Path, required=True, help=".jsonl, .csv or .parquet")
+    p.add_argument("--summary", type=Path, help="CSV with one row per report")
+    p.add_argument("--workers", "-j", type=int, default=1)
+    p.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+    p.set_defaults(func=cmd_tag)
+
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130

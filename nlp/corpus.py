@@ -1,0 +1,89 @@
+"""A spaCy corpus reader for doccano JSONL exports, with a split grouped by source report.
+
+Registered as ``policy_nlp.DoccanoCorpus.v1`` so that a config names the export directly:
+no conversion step to ``.spacy`` files. Every paragraph belongs to a fold (``meta.fold`` when
+the export records one, else a stable hash of its source report), so paragraphs written from
+one report never fall on both sides of a split.
+"""
+
+import hashlib
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import filter_spans
+
+from .annotations import Example as Annotated
+from .annotations import read_examples
+from .labels import load_labels
+
+logger = logging.getLogger("policy_nlp")
+
+
+def fold_of(example: Annotated, folds: int, seed: int = 0) -> int:
+    if "fold" in example.meta and folds == 5 and seed == 0:
+        return int(example.meta["fold"]) % folds
+    digest = hashlib.sha1(f"{seed}:{example.group}".encode("utf-8")).hexdigest()
+    return int(digest, 16) % folds
+
+
+def select(examples: list[Annotated], split: str, folds: int, dev_fold: int, seed: int = 0) -> list[Annotated]:
+    """``train``: every fold but ``dev_fold``; ``dev``: that fold; ``all``: everything."""
+    if split == "all":
+        return list(examples)
+    if split not in ("train", "dev"):
+        raise ValueError(f"split must be train, dev or all, not {split!r}")
+    keep_dev = split == "dev"
+    return [e for e in examples if (fold_of(e, folds, seed) == dev_fold) == keep_dev]
+
+
+class AlignmentStats(Counter):
+    """Counts of entity spans that did or did not fall on token boundaries."""
+
+
+def make_doc_example(nlp: Language, annotated: Annotated, themes: Iterable[str],
+                     stats: Optional[Counter] = None) -> Example:
+    """A spaCy ``Example``; spans off token boundaries are widened to whole tokens, and counted."""
+    predicted = nlp.make_doc(annotated.text)
+    reference = predicted.copy()
+    reference.cats = {theme: float(theme in annotated.cats) for theme in themes}
+    spans = []
+    for start, end, label in annotated.entities:
+        span = reference.char_span(start, end, label=label)
+        if span is None:
+            span = reference.char_span(start, end, label=label, alignment_mode="expand")
+            if stats is not None:
+                stats["misaligned"] += 1
+                stats[f"misaligned_{label}"] += 1
+        elif stats is not None:
+            stats["aligned"] += 1
+        if span is not None:
+            spans.append(span)
+    kept = filter_spans(spans)
+    if stats is not None:
+        stats["overlap_after_widening"] += len(spans) - len(kept)
+    reference.ents = kept
+    return Example(predicted, reference)
+
+
+@spacy.registry.readers("policy_nlp.DoccanoCorpus.v1")
+def create_doccano_corpus(path: Path, split: str = "all", folds: int = 5, dev_fold: int = 0,
+                          seed: int = 0, labels: Optional[Path] = None) -> Callable[[Language], Iterator[Example]]:
+    themes = load_labels(labels).themes
+
+    def read(nlp: Language) -> Iterator[Example]:
+        stats: Counter = Counter()
+        chosen = select(read_examples(path, load_labels(labels)), split, folds, dev_fold, seed)
+        for annotated in chosen:
+            yield make_doc_example(nlp, annotated, themes, stats)
+        if stats["misaligned"]:
+            logger.warning("%s (%s): %d of %d entity spans were off token boundaries and were widened to whole "
+                           "tokens (%d then overlapped and were merged)", path, split, stats["misaligned"],
+                           stats["misaligned"] + stats["aligned"], stats["overlap_after_widening"])
+
+    return read
