@@ -62,7 +62,7 @@ def cmd_annotations_check(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
-    train(args.config, args.output, overrides=_overrides(args.overrides))
+    train(args.config, args.output, overrides=args.overrides)
     return 0
 
 
@@ -75,7 +75,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_crossval(args: argparse.Namespace) -> int:
     from .crossval import crossval_command
 
-    return crossval_command(args.config, folds=args.folds, output=args.output, overrides=_overrides(args.overrides))
+    return crossval_command(args.config, folds=args.folds, output=args.output, overrides=args.overrides)
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -89,16 +89,6 @@ def cmd_doccano(args: argparse.Namespace) -> int:
     from . import doccano_cli
 
     return doccano_cli.run(args)
-
-
-def _overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"policy-nlp: override {pair!r} is not of the form section.key=value")
-        out[key.lstrip("-")] = value
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,10 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", type=Path)
     c.set_defaults(func=cmd_annotations_check)
 
-    p = sub.add_parser("train", help="train a pipeline from a config")
+    p = sub.add_parser("train", help="train a pipeline from a config (config overrides as in spaCy: --section.key value)")
     p.add_argument("config", type=Path)
     p.add_argument("--output", "-o", type=Path, required=True)
-    p.add_argument("overrides", nargs="*", help="config overrides: section.key=value")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on annotated data")
@@ -141,7 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--output", "-o", type=Path)
-    p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_crossval)
 
     p = sub.add_parser("tag", help="tag every paragraph of new reports")
@@ -153,11 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
     p.set_defaults(func=cmd_tag)
 
+    p = sub.add_parser("doccano", help="bridge to a doccano annotation server")
+    from .doccano_cli import add_arguments
+    add_arguments(p)
+    p.set_defaults(func=cmd_doccano)   # cmd_doccano(args) calls nlp.doccano_cli.run(args) -> int exit code
+
     return parser
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command in ("train", "crossval"):
+        from spacy.cli._util import parse_config_overrides
+
+        try:
+            args.overrides = parse_config_overrides(extra)
+        except SystemExit:
+            parser.error(f"config overrides must be --section.key value pairs, got {' '.join(extra)}")
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except KeyboardInterrupt:

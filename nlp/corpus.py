@@ -32,18 +32,15 @@ def fold_of(example: Annotated, folds: int, seed: int = 0) -> int:
     return int(digest, 16) % folds
 
 
-def select(examples: list[Annotated], split: str, folds: int, dev_fold: int, seed: int = 0) -> list[Annotated]:
-    """``train``: every fold but ``dev_fold``; ``dev``: that fold; ``all``: everything."""
-    if split == "all":
-        return list(examples)
-    if split not in ("train", "dev"):
-        raise ValueError(f"split must be train, dev or all, not {split!r}")
-    keep_dev = split == "dev"
-    return [e for e in examples if (fold_of(e, folds, seed) == dev_fold) == keep_dev]
-
-
-class AlignmentStats(Counter):
-    """Counts of entity spans that did or did not fall on token boundaries."""
+def select(examples: list[Annotated], split: str, folds: int, dev_fold: int, seed: int = 0,
+           test_fold: int = -1) -> list[Annotated]:
+    """``dev``: the paragraphs of ``dev_fold``; ``test``: those of ``test_fold`` (held out of
+    everything, for cross-validation); ``train``: the rest; ``all``: everything."""
+    wanted = {"dev": lambda f: f == dev_fold, "test": lambda f: f == test_fold,
+              "train": lambda f: f not in (dev_fold, test_fold), "all": lambda f: True}
+    if split not in wanted:
+        raise ValueError(f"split must be one of {', '.join(wanted)}, not {split!r}")
+    return [e for e in examples if wanted[split](fold_of(e, folds, seed))]
 
 
 def make_doc_example(nlp: Language, annotated: Annotated, themes: Iterable[str],
@@ -73,17 +70,24 @@ def make_doc_example(nlp: Language, annotated: Annotated, themes: Iterable[str],
 
 @spacy.registry.readers("policy_nlp.DoccanoCorpus.v1")
 def create_doccano_corpus(path: Path, split: str = "all", folds: int = 5, dev_fold: int = 0,
-                          seed: int = 0, labels: Optional[Path] = None) -> Callable[[Language], Iterator[Example]]:
+                          test_fold: int = -1, seed: int = 0, labels: Optional[Path] = None) -> Callable[[Language], Iterator[Example]]:
     themes = load_labels(labels).themes
 
+    # The training loop reads the corpus every epoch; segmenting is the slow part, so the
+    # examples are made once and handed out as copies.
+    made: list[Example] = []
+
     def read(nlp: Language) -> Iterator[Example]:
-        stats: Counter = Counter()
-        chosen = select(read_examples(path, load_labels(labels)), split, folds, dev_fold, seed)
-        for annotated in chosen:
-            yield make_doc_example(nlp, annotated, themes, stats)
-        if stats["misaligned"]:
-            logger.warning("%s (%s): %d of %d entity spans were off token boundaries and were widened to whole "
-                           "tokens (%d then overlapped and were merged)", path, split, stats["misaligned"],
-                           stats["misaligned"] + stats["aligned"], stats["overlap_after_widening"])
+        if not made:
+            stats: Counter = Counter()
+            chosen = select(read_examples(path, load_labels(labels)), split, folds, dev_fold, seed, test_fold)
+            made.extend(make_doc_example(nlp, annotated, themes, stats) for annotated in chosen)
+            read.stats = stats
+            if stats["misaligned"]:
+                logger.warning("%s (%s): %d of %d entity spans were off token boundaries and were widened to "
+                               "whole tokens (%d then overlapped and were merged)", path, split, stats["misaligned"],
+                               stats["misaligned"] + stats["aligned"], stats["overlap_after_widening"])
+        for example in made:
+            yield Example(example.predicted.copy(), example.reference)
 
     return read

@@ -6,7 +6,11 @@ a name is marked at every place it occurs (longest names first, never overlappin
 turns the names they listed by reading into doccano's ``[start, end, label]`` offsets.
 Each paragraph gets its source report (``group``) and a fixed fold for grouped splits.
 
-    python scripts/build_corpus.py PARTS_DIR --output annotations/policy_reports.jsonl
+    python scripts/build_corpus.py PARTS_DIR --output annotations/policy_reports.jsonl \
+        --adjudication annotations/agreement/adjudication.jsonl
+
+Adjudicated answers (disagreements of the second pass, settled by the guide) replace the
+first pass's labels of the same paragraph, matched by the SHA-1 of its text.
 """
 from __future__ import annotations
 
@@ -68,7 +72,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("parts", type=Path)
     ap.add_argument("--output", type=Path, required=True)
+    ap.add_argument("--adjudication", type=Path)
     args = ap.parse_args()
+    settled = {}
+    if args.adjudication:
+        for line in args.adjudication.read_text(encoding="utf-8").splitlines():
+            a = json.loads(line)
+            settled[a["text_sha1"]] = a
     rows, seen = [], set()
     for part in sorted(args.parts.glob("part*.jsonl")):
         for number, line in enumerate(part.read_text(encoding="utf-8").splitlines(), 1):
@@ -85,7 +95,14 @@ def main() -> int:
                 print(f"{part.name}:{number}: {note}", file=sys.stderr)
             meta = {"doc_id": r["doc_id"], "line": int(r["line"]), "origin": r.get("origin", "rewrite"),
                     "group": group_of(r["doc_id"], int(r["line"])), "annotator": r.get("annotator", part.stem)}
-            rows.append({"text": text, "cats": sorted(set(r["cats"])), "entities": entities, "meta": meta})
+            cats = sorted(set(r["cats"]))
+            final = settled.pop(hashlib.sha1(text.encode("utf-8")).hexdigest(), None)
+            if final:
+                cats, entities = sorted(final["cats"]), sorted(final["entities"])
+                meta["adjudicated"] = True
+            rows.append({"text": text, "cats": cats, "entities": entities, "meta": meta})
+    if settled:
+        raise SystemExit(f"{len(settled)} adjudicated paragraph(s) not found in the parts")
     sizes = defaultdict(int)
     for row in rows:
         sizes[row["meta"]["group"]] += 1

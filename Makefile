@@ -1,0 +1,48 @@
+# Set-up is a chain of steps; make skips a step whose inputs did not change.
+#   make demo   set up from nothing, then tag the bundled example reports
+#   make test   set up from nothing, then run the tests
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CACHE  ?= $(HOME)/.cache/policy-nlp
+PKUSEG_WHEEL := $(CACHE)/wheels/pkuseg-0.0.12-py3-none-any.whl
+PKUSEG_MODEL := models/pkuseg_ctb8/weights.npz
+DEFAULT_MODEL := models/default/meta.json
+DOCCANO := $(CACHE)/doccano-venv/bin/doccano
+
+.PHONY: install segmenter model demo test doccano clean
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# pkuseg's pretrained model comes from the pkuseg 0.0.12 wheel on PyPI (fetched by pip, never at run time).
+$(PKUSEG_WHEEL):
+	mkdir -p $(dir $@)
+	$(BIN)/pip download --quiet --no-deps --dest $(dir $@) pkuseg==0.0.12
+
+segmenter: $(PKUSEG_MODEL)
+$(PKUSEG_MODEL): $(VENV)/.installed $(PKUSEG_WHEEL) nlp/pkuseg_convert.py
+	$(BIN)/policy-nlp convert-pkuseg $(PKUSEG_WHEEL) --output models/pkuseg_ctb8
+
+model: $(DEFAULT_MODEL)
+$(DEFAULT_MODEL): $(PKUSEG_MODEL) annotations/policy_reports.jsonl configs/default.cfg configs/labels.json configs/user_dict.txt
+	@echo "Training models/default from annotations/policy_reports.jsonl (a few minutes, once)..."
+	$(BIN)/policy-nlp train configs/default.cfg --output models/default
+
+doccano: $(DOCCANO)
+$(DOCCANO): $(VENV)/.installed
+	$(BIN)/policy-nlp doccano install
+
+demo: $(DEFAULT_MODEL)
+	$(BIN)/policy-nlp tag examples --model models/default --output out/demo.jsonl --summary out/demo_summary.csv
+	@$(BIN)/python -m nlp.show out/demo.jsonl out/demo_summary.csv
+
+test: $(DEFAULT_MODEL) $(DOCCANO)
+	POLICY_NLP_REQUIRE_DOCCANO=1 $(BIN)/python -m pytest -q
+
+clean:
+	rm -rf out models/default models/pkuseg_ctb8

@@ -1,0 +1,96 @@
+"""Train a pipeline from a config, tune theme thresholds on dev, and save it with its provenance.
+
+spaCy's own training loop trains the components; afterwards the best model's theme
+probabilities on the dev split set each theme's threshold, the dev scores are computed,
+and ``meta.json`` records the data (path, SHA-256, split) and config the model came from.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import spacy
+from spacy.training.initialize import init_nlp
+from spacy.training.loop import train as train_loop
+from spacy.util import load_config
+
+import nlp.components  # noqa: F401
+import nlp.corpus  # noqa: F401
+
+from .annotations import read_examples
+from .corpus import select
+from .evaluate import predict_examples, score
+from .model import write_checksums
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _split(config, name: str, examples):
+    reader = config["corpora"][name]
+    return select(examples, reader["split"], reader["folds"], reader["dev_fold"], reader["seed"], reader["test_fold"])
+
+
+def tune_thresholds(pipeline, dev) -> dict:
+    decider = pipeline.get_pipe("theme_decider")
+    labels = sorted({label for doc in pipeline.pipe([e.text for e in dev[:1]]) for label in doc.cats})
+    if not dev or not labels:
+        return {}
+    scores = np.array([[doc.cats.get(l, 0.0) for l in labels] for doc in pipeline.pipe([e.text for e in dev])])
+    gold = np.array([[l in e.cats for l in labels] for e in dev], dtype=np.int8)
+    return decider.tune(scores, gold, labels)
+
+
+def train(config_path: Path, output: Path, overrides: Optional[dict] = None, quiet: bool = False) -> dict:
+    """Train, tune and save to ``output``; returns the dev scores."""
+    config_path, output = Path(config_path), Path(output)
+    overrides = dict(overrides or {})
+    config = load_config(config_path, overrides=overrides, interpolate=False)
+    resolved = config.interpolate()
+    data_path = Path(resolved["paths"]["annotations"])
+    examples = read_examples(data_path)
+    train_set, dev = _split(resolved, "train", examples), _split(resolved, "dev", examples)
+    if not train_set or not dev:
+        raise SystemExit(f"policy-nlp train: {data_path}: empty train ({len(train_set)}) or dev ({len(dev)}) split")
+    log = sys.stderr
+    print(f"Training {config_path} on {len(train_set)} paragraphs ({len(dev)} for dev) from {data_path}", file=log)
+    started = time.time()
+    pipeline = init_nlp(config)
+    with tempfile.TemporaryDirectory(prefix="policy-nlp-train-") as tmp:
+        train_loop(pipeline, Path(tmp), stdout=open("/dev/null", "w") if quiet else sys.stdout, stderr=log)
+        pipeline = spacy.load(Path(tmp) / "model-best")
+    thresholds = tune_thresholds(pipeline, dev)
+    metrics = score(dev, predict_examples(pipeline, [e.text for e in dev]))
+    pipeline.meta["policy_nlp"] = {
+        "config": str(config_path), "config_sha256": sha256(config_path), "overrides": overrides,
+        "data": {"path": str(data_path), "sha256": sha256(data_path), "records": len(examples),
+                 "train": len(train_set), "dev": len(dev)},
+        "train_groups": sorted({e.group for e in train_set}),
+        "thresholds": thresholds, "dev_scores": metrics,
+        "seconds": round(time.time() - started, 1),
+    }
+    pipeline.meta["performance"] = {"themes_macro_f": metrics["themes"]["macro_f"],
+                                    "themes_micro_f": metrics["themes"]["micro_f"],
+                                    "ents_f": metrics["entities"]["micro_f"]}
+    # Written beside the target, then moved in: an interrupted run never leaves half a model.
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        pipeline.to_disk(staging)
+        write_checksums(staging)
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    print(f"Saved {output}: theme macro F1 {metrics['themes']['macro_f']:.3f}, entity F1 "
+          f"{metrics['entities']['micro_f']:.3f} on dev ({time.time() - started:.0f} s)", file=log)
+    return metrics

@@ -1,0 +1,165 @@
+"""Reading report files: formats, encodings, junk removal and clear errors."""
+import json
+
+import docx
+import pytest
+
+from nlp.cli import main
+from nlp.read import ReadError, decode
+from nlp.segment import iter_reports, read_paragraphs
+
+REPORT = ("xx区科技局2023年工作总结\n"
+          "一、主要工作成效\n"
+          "(一)知识产权工作\n"
+          "全年专利授权量达到1200件，其中发明专利210件，专利权质押融资1.5亿元。\n"
+          "(二)孵化载体建设\n"
+          "新认定市级众创空间3家，xx科技企业孵化器在孵企业增至85家。\n"
+          "二、下一步工作打算\n"
+          "一是加强高新技术企业培育。二是深化产学研合作。\n")
+
+
+def texts(path):
+    return [p.text for p in read_paragraphs(path)]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "gbk", "utf-16", "utf-16-le", "utf-16-be"])
+def test_text_encodings_are_detected(tmp_path, encoding):
+    path = tmp_path / f"report_{encoding}.txt"
+    path.write_bytes(REPORT.encode(encoding))
+    paragraphs = read_paragraphs(path)
+    assert paragraphs[0].report_title == "xx区科技局2023年工作总结"
+    assert [p.text for p in paragraphs][:3] == ["一、主要工作成效", "(一)知识产权工作",
+                                               "全年专利授权量达到1200件，其中发明专利210件，专利权质押融资1.5亿元。"]
+
+
+def test_headings_and_heading_path(tmp_path):
+    path = tmp_path / "r.txt"
+    path.write_text(REPORT, encoding="utf-8")
+    by_text = {p.text: p for p in read_paragraphs(path)}
+    assert by_text["(一)知识产权工作"].is_heading
+    assert by_text["(一)知识产权工作"].heading_path == ["一、主要工作成效"]
+    body = by_text["新认定市级众创空间3家，xx科技企业孵化器在孵企业增至85家。"]
+    assert not body.is_heading
+    assert body.heading_path == ["一、主要工作成效", "(二)孵化载体建设"]
+    assert by_text["一是加强高新技术企业培育。二是深化产学研合作。"].heading_path == ["二、下一步工作打算"]
+
+
+def test_offsets_index_the_cleaned_report_text(tmp_path):
+    path = tmp_path / "r.txt"
+    path.write_text("ＸＸ市科技局工作总结\n\n　　２０２３年，全市专利授权１２００件。\n推荐度:\n", encoding="utf-8")
+    paragraphs = read_paragraphs(path)
+    report = "\n".join(p.text for p in paragraphs)
+    assert [p.text for p in paragraphs] == ["2023年，全市专利授权1200件。"]   # full width folded, junk gone
+    assert all(report[p.start:p.end] == p.text for p in paragraphs)
+
+
+def test_html_keeps_body_text_only(tmp_path):
+    page = """<html><head><title>t</title><style>.a{color:red}</style>
+    <script>var tracking = "统计代码";</script></head><body>
+    <nav>首页 | 新闻 | 政务公开</nav>
+    <div class="breadcrumb">当前位置：首页 &gt; 工作总结 &gt; 正文</div>
+    <div class="content"><p>xx县科技局工作要点</p><p>全年组织申报省级科技项目<b>36</b>项。</p>
+    <p>推动科技特派员服务<br>覆盖全县所有行政村。</p></div>
+    <div class="info">发布时间：2024-01-02 浏览次数：77</div>
+    <footer>版权所有 xx县人民政府</footer></body></html>"""
+    path = tmp_path / "page.html"
+    path.write_text(page, encoding="utf-8")
+    paragraphs = read_paragraphs(path)
+    assert [p.text for p in paragraphs] == ["全年组织申报省级科技项目36项。", "推动科技特派员服务", "覆盖全县所有行政村。"]
+    assert paragraphs[0].report_title == "xx县科技局工作要点"
+
+
+def test_html_in_gbk_with_meta_charset(tmp_path):
+    path = tmp_path / "page.htm"
+    path.write_bytes('<html><head><meta charset="gbk"></head><body><p>新建院士工作站两家。</p></body></html>'.encode("gbk"))
+    assert texts(path) == ["新建院士工作站两家。"]
+
+
+def test_docx(tmp_path):
+    document = docx.Document()
+    for line in REPORT.splitlines():
+        document.add_paragraph(line)
+    path = tmp_path / "report.docx"
+    document.save(path)
+    paragraphs = read_paragraphs(path)
+    assert paragraphs[0].report_title == "xx区科技局2023年工作总结"
+    assert "全年专利授权量达到1200件，其中发明专利210件，专利权质押融资1.5亿元。" in [p.text for p in paragraphs]
+
+
+def test_jsonl_paragraphs_are_taken_as_is(tmp_path):
+    long_line = "一、总体情况。" + "全年新增高新技术企业20家。" * 60 + "二、下一步打算。" + "加强科技金融工作。" * 20
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"id": "a-7", "text": long_line, "district": "xx区"}, ensure_ascii=False) + "\n"
+                    + json.dumps({"id": "a-8", "text": "推荐度:"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    paragraphs = read_paragraphs(path)
+    assert [p.id for p in paragraphs] == ["a-7", "a-8"]
+    assert paragraphs[0].text == long_line          # never re-split, never cleaned
+    assert paragraphs[0].meta == {"district": "xx区"}
+
+
+def test_long_run_on_line_is_split_at_inline_headings(tmp_path):
+    line = ("一、工作成效。" + "全市科技工作稳步推进，" * 30 + "成效明显。二、存在问题。" + "创新投入仍然不足，" * 20
+            + "需要加强。三、下一步打算。加大研发投入。")
+    path = tmp_path / "farm.txt"
+    path.write_text(line, encoding="utf-8")
+    pieces = texts(path)
+    assert len(pieces) == 3
+    assert pieces[1].startswith("二、存在问题。") and pieces[2].startswith("三、下一步打算。")
+    assert "".join(pieces) == line
+
+
+def test_web_junk_lines_are_dropped(tmp_path):
+    page = ("欢迎光临管理范文网\n当前位置: > 总结大全 > 年度总结\n县科技局工作总结\n"
+            "发布时间:2024-05-06 07:40:02 查看人数:62\n"
+            "今年全县新增省级农业科技园区1个。(未完,全文共3200字)\n"
+            "推荐度:\n点击下载文档文档为doc格式\n相关县科技局信息\n县科技局工作总结(四篇)68人关注\n")
+    path = tmp_path / "farm.txt"
+    path.write_text("\n".join(["全县共建成科技特派员工作站12个。"] * 1) + "\n" + page, encoding="utf-8")
+    assert texts(path) == ["全县共建成科技特派员工作站12个。", "今年全县新增省级农业科技园区1个。"]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"", "empty file"),
+    (b"   \r\n\n", "empty file"),
+    (b"\x81\x30\xff\xfe\xfd\x80\x80" * 20, "undecodable bytes"),
+])
+def test_bad_text_files_name_the_problem(tmp_path, content, problem):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(ReadError) as error:
+        read_paragraphs(path)
+    assert problem in str(error.value) and str(path) in str(error.value)
+
+
+def test_unknown_format_and_bad_jsonl(tmp_path):
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    with pytest.raises(ReadError, match="unknown format .pdf"):
+        read_paragraphs(pdf)
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"id": 1, "text": "好"}\n{"id": 2, "text": \n', encoding="utf-8")
+    with pytest.raises(ReadError, match="line 2: invalid JSON"):
+        read_paragraphs(bad)
+    not_docx = tmp_path / "fake.docx"
+    not_docx.write_bytes(b"not a zip")
+    with pytest.raises(ReadError, match="not a readable .docx"):
+        read_paragraphs(not_docx)
+
+
+def test_batch_goes_on_after_a_bad_file(tmp_path, capsys):
+    (tmp_path / "a.txt").write_text(REPORT, encoding="utf-8")
+    (tmp_path / "b.txt").write_bytes(b"")
+    (tmp_path / "c.txt").write_bytes(REPORT.encode("gb18030"))
+    out = tmp_path / "out.jsonl"
+    assert main(["paragraphs", str(tmp_path), "--output", str(out)]) == 1
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {r["source"] for r in records} == {str(tmp_path / "a.txt"), str(tmp_path / "c.txt")}
+    assert set(records[0]) >= {"report_id", "report_title", "source", "paragraph_index", "start", "end",
+                                "is_heading", "heading_path", "text"}
+    assert f"{tmp_path / 'b.txt'}: empty file" in capsys.readouterr().err
+
+
+def test_decode_prefers_utf8_then_gb18030():
+    assert decode("科技".encode("utf-8")) == "科技"
+    assert decode("科技".encode("gb18030")) == "科技"
+    assert decode("\ufeff科技".encode("utf-8")) == "科技"
