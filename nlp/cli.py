@@ -82,7 +82,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     from .tag import tag_command
 
     return tag_command(args.inputs, model=args.model, output=args.output, summary=args.summary,
-                       workers=args.workers, progress=args.progress)
+                       workers=args.workers, progress=args.progress, cache_size=args.cache_size)
 
 
 def cmd_doccano(args: argparse.Namespace) -> int:
@@ -138,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", type=Path, required=True, help=".jsonl, .csv or .parquet")
     p.add_argument("--summary", type=Path, help="CSV with one row per report")
     p.add_argument("--workers", "-j", type=int, default=1)
-    p.add_argument("--progress", choices=["auto", "always", "never"], default="auto")
+    p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
+                   help="progress bar: auto shows it on a terminal only")
+    p.add_argument("--cache-size", type=int, default=20000,
+                   help="paragraphs whose predictions are kept per worker, for repeated text (0: off)")
     p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("doccano", help="bridge to a doccano annotation server")

@@ -45,6 +45,7 @@ def _init_worker(model: str, cache_size: int) -> None:
     from .model import load_pipeline
 
     _pipeline = load_pipeline(model)
+    _cache.clear()
     _cache_size = cache_size
 
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Throughput of batch tagging against pkuseg segmentation alone, and peak memory.
+
+Builds a corpus of at least --megabytes MB of report text from the project's own annotated
+paragraphs (repeated and shuffled, cut into reports of 40 paragraphs, one .txt file each),
+then prints characters per second for: pkuseg segmentation alone, the full `tag` with one
+worker (prediction cache off and on), and with two workers; and peak resident memory.
+
+    python benchmarks/throughput.py [--model models/default] [--megabytes 5]
+"""
+import argparse
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nlp.model import load_pipeline  # noqa: E402
+from nlp.segment import iter_reports  # noqa: E402
+from nlp.tag import tag_command  # noqa: E402
+
+
+def build_corpus(folder: Path, megabytes: float, seed: int = 0) -> tuple[int, int]:
+    texts = [json.loads(l)["text"] for l in (ROOT / "annotations/policy_reports.jsonl").open(encoding="utf-8")]
+    rng = random.Random(seed)
+    size = files = 0
+    while size < megabytes * 1_000_000:
+        batch = rng.sample(texts, 40)
+        data = ("科技局工作总结\n" + "\n".join(batch) + "\n").encode("utf-8")
+        (folder / f"report_{files:05d}.txt").write_bytes(data)
+        size += len(data)
+        files += 1
+    return size, files
+
+
+def peak_mb() -> tuple[float, float]:
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return self_kb / 1024, children_kb / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=ROOT / "models/default")
+    ap.add_argument("--megabytes", type=float, default=5.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="policy-nlp-bench-") as tmp:
+        tmp = Path(tmp)
+        corpus = tmp / "corpus"
+        corpus.mkdir()
+        size, files = build_corpus(corpus, args.megabytes)
+        paragraphs = [p.text for report in iter_reports([corpus]) for p in report]
+        chars = sum(len(t) for t in paragraphs)
+        print(f"corpus: {size / 1e6:.1f} MB, {files} reports, {len(paragraphs)} paragraphs, {chars:,} characters")
+
+        tokenizer = load_pipeline(args.model).tokenizer
+        started = time.perf_counter()
+        for text in paragraphs:
+            tokenizer(text)
+        seg = chars / (time.perf_counter() - started)
+        print(f"pkuseg segmentation alone        {seg:>10,.0f} chars/s")
+
+        results = {}
+        for name, workers, cache in (("tag, 1 worker, cache off", 1, 0), ("tag, 1 worker", 1, 20000),
+                                     ("tag, 2 workers", 2, 20000)):
+            out = tmp / f"out_{workers}_{cache}.jsonl"
+            started = time.perf_counter()
+            if tag_command([corpus], args.model, out, workers=workers, progress="never", cache_size=cache) != 0:
+                print(f"{name}: tagging failed", file=sys.stderr)
+                return 1
+            results[name] = chars / (time.perf_counter() - started)
+            print(f"{name:<32} {results[name]:>10,.0f} chars/s  ({results[name] / seg:.0%} of segmentation)")
+        one, two = results["tag, 1 worker"], results["tag, 2 workers"]
+        print(f"2 workers / 1 worker: {two / one:.2f}x")
+        own, children = peak_mb()
+        print(f"peak memory: {own:,.0f} MB in the main process, {children:,.0f} MB in the largest worker")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

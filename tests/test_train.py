@@ -1,0 +1,144 @@
+"""Training from configs, metric arithmetic, threshold tuning, safe loading, and `spacy train`."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nlp.annotations import Example
+from nlp.components.themes import ThemeDecider, decide, theme_metrics
+from nlp.evaluate import entity_metrics, score
+from nlp.model import ModelError, load_pipeline
+from nlp.train import train
+from tests.conftest import ROOT
+
+PARAGRAPHS = [
+    ("全年专利授权量达到{n}件，新增知识产权示范企业{m}家。", ["ip"], [("知识产权示范企业", "PROGRAM")]),
+    ("新认定{n}家众创空间，xx科技企业孵化器在孵企业{m}家。", ["incubator"], [("xx科技企业孵化器", "ORG")]),
+    ("实施星火计划项目{n}项，选派科技特派员{m}名服务农村。", ["agritech"], [("星火计划", "PROGRAM")]),
+    ("xx银行科技支行发放科技贷款{n}亿元，支持{m}家企业。", ["sci_finance"], [("xx银行科技支行", "ORG")]),
+    ("召开全局干部大会{n}次，学习会议精神{m}次。", ["other"], []),
+]
+
+
+def write_export(path, per_template=12):
+    rows = []
+    for i in range(per_template):
+        for t, (template, cats, names) in enumerate(PARAGRAPHS):
+            text = template.format(n=10 + i * 7 + t, m=2 + i)
+            entities = sorted([text.index(name), text.index(name) + len(name), label] for name, label in names)
+            rows.append({"id": len(rows) + 1, "text": text, "cats": cats, "entities": entities,
+                         "meta": {"doc_id": f"r{i}", "line": t + 1, "group": f"r{i}", "fold": i % 5}})
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+SMALL = {"nlp.tokenizer.segmenter": "char", "training.max_epochs": 4, "training.eval_frequency": 20,
+         "components.sk_themes.min_df": 1}
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    data = write_export(tmp / "export.jsonl")
+    metrics = train(ROOT / "configs" / "default.cfg", tmp / "model", overrides={**SMALL, "paths.annotations": str(data)},
+                    quiet=True)
+    return tmp / "model", data, metrics
+
+
+def test_training_writes_a_model_with_its_provenance(small_model):
+    model, data, metrics = small_model
+    meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))["policy_nlp"]
+    assert meta["data"]["path"] == str(data) and meta["data"]["records"] == 60
+    assert meta["data"]["train"] + meta["data"]["dev"] == 60
+    assert meta["config"].endswith("configs/default.cfg")
+    assert set(meta["thresholds"]) <= {"ip", "incubator", "agritech", "sci_finance"}
+    assert metrics["themes"]["macro_f"] > 0.8      # five templates, easy to tell apart
+    nlp = load_pipeline(model)
+    doc = nlp("全年专利授权量达到999件，新增知识产权示范企业9家。")
+    assert doc._.themes == ["ip"]
+    assert abs(sum(doc.cats.values()) - doc.cats["ip"]) < sum(doc.cats.values())
+
+
+def test_same_data_config_and_seed_give_the_same_scores(small_model, tmp_path):
+    model, data, metrics = small_model
+    again = train(ROOT / "configs" / "default.cfg", tmp_path / "again", overrides={**SMALL, "paths.annotations": str(data)},
+                  quiet=True)
+    assert again == metrics
+
+
+def test_a_tampered_model_file_is_refused(small_model, tmp_path):
+    import shutil
+
+    model = tmp_path / "copy"
+    shutil.copytree(small_model[0], model)
+    weights = model / "sk_themes" / "weights.npz"
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match=r"sk_themes/weights.npz: changed since training"):
+        load_pipeline(model)
+    (model / "sk_themes" / "evil.pkl").write_bytes(b"cos\nsystem\n")
+    with pytest.raises(ModelError, match="evil.pkl: file not written by training"):
+        load_pipeline(model)
+
+
+def test_evaluate_command_writes_json(small_model, tmp_path):
+    from nlp.cli import main
+
+    model, data, _ = small_model
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", str(model), str(data), "--output", str(out)]) == 0
+    scores = json.loads(out.read_text(encoding="utf-8"))
+    assert set(scores["themes"]["per_theme"]["ip"]) == {"p", "r", "f", "support"}
+    assert scores["n"] < 60           # the reports it was trained on are left out
+    assert set(scores["entities"]["per_label"]) == {"ORG", "PROGRAM", "POLICY"}
+
+
+def test_theme_metrics_on_a_hand_computed_case():
+    gold = [["ip"], ["ip", "policy"], ["other"], ["policy"]]
+    pred = [["ip"], ["policy"], ["ip"], ["policy"]]
+    m = theme_metrics(gold, pred, ["ip", "policy", "other", "talent"])
+    # ip: tp 1, fp 1, fn 1 -> P .5 R .5 F .5; policy: tp 2 -> 1.0; other: fn 1 -> 0; talent: no support
+    assert m["per_theme"]["ip"] == {"p": 0.5, "r": 0.5, "f": 0.5, "support": 2}
+    assert m["per_theme"]["policy"]["f"] == 1.0 and m["per_theme"]["other"]["f"] == 0.0
+    assert m["per_theme"]["talent"]["support"] == 0
+    assert m["macro_f"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert m["micro_f"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 2))     # tp 3, fp 1, fn 2
+
+
+def test_entity_metrics_need_exact_spans():
+    gold = [[(0, 4, "ORG"), (5, 9, "PROGRAM")]]
+    pred = [[(0, 4, "ORG"), (5, 8, "PROGRAM"), (10, 12, "ORG")]]
+    m = entity_metrics(gold, pred, ["ORG", "PROGRAM", "POLICY"])
+    assert m["per_label"]["ORG"] == {"p": 0.5, "r": 1.0, "f": pytest.approx(2 / 3), "support": 1}
+    assert m["per_label"]["PROGRAM"]["f"] == 0.0
+    assert m["micro_p"] == pytest.approx(1 / 3) and m["micro_r"] == 0.5
+
+
+def test_score_combines_both():
+    examples = [Example("甲乙", ["ip"], [(0, 2, "ORG")], {})]
+    predictions = [{"themes": ["ip"], "entities": [{"start": 0, "end": 2, "label": "ORG"}]}]
+    result = score(examples, predictions)
+    assert result["themes"]["macro_f"] == 1.0 and result["entities"]["micro_f"] == 1.0
+
+
+def test_threshold_tuning_and_exclusive_other():
+    decider = ThemeDecider(exclusive=["other"])
+    scores = np.array([[0.9, 0.2], [0.35, 0.1], [0.3, 0.6], [0.1, 0.05]])
+    gold = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
+    thresholds = decider.tune(scores, gold, ["ip", "talent"])
+    assert 0.1 < thresholds["ip"] <= 0.35       # catches 0.35 and 0.9, not 0.3
+    assert 0.1 < thresholds["talent"] <= 0.6
+    assert decide({"ip": 0.36, "talent": 0.0, "other": 0.99}, thresholds, 0.5, ["other"]) == ["ip"]
+    assert decide({"ip": 0.01, "talent": 0.01, "other": 0.2}, thresholds, 0.5, ["other"]) == ["other"]
+
+
+def test_spacy_train_accepts_the_config(tmp_path):
+    data = write_export(tmp_path / "export.jsonl")
+    command = [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "default.cfg"),
+               "--code", str(ROOT / "nlp" / "spacy_code.py"), "--output", str(tmp_path / "out"),
+               "--paths.annotations", str(data), "--nlp.tokenizer.segmenter", "char",
+               "--training.max_epochs", "1", "--components.sk_themes.min_df", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "model-best" / "sk_themes" / "weights.npz").is_file()
