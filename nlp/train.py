@@ -24,7 +24,7 @@ import nlp.components  # noqa: F401
 import nlp.corpus  # noqa: F401
 
 from .annotations import read_examples
-from .corpus import select
+from .corpus import make_doc_example, select
 from .evaluate import predict_examples, score
 from .model import write_checksums
 
@@ -48,6 +48,19 @@ def tune_thresholds(pipeline, dev) -> dict:
     return decider.tune(scores, gold, labels)
 
 
+def span_alignment(pipeline, examples) -> dict:
+    """How many annotated spans fall off the tokenizer's boundaries (they are widened, never dropped)."""
+    from collections import Counter
+
+    stats: Counter = Counter()
+    for example in examples:
+        make_doc_example(pipeline, example, (), stats)
+    out = {"spans": stats["aligned"] + stats["misaligned"], "misaligned": stats["misaligned"],
+           "overlap_after_widening": stats["overlap_after_widening"]}
+    out.update({k: v for k, v in stats.items() if k.startswith("misaligned_")})
+    return out
+
+
 def train(config_path: Path, output: Path, overrides: Optional[dict] = None, quiet: bool = False) -> dict:
     """Train, tune and save to ``output``; returns the dev scores."""
     config_path, output = Path(config_path), Path(output)
@@ -67,13 +80,18 @@ def train(config_path: Path, output: Path, overrides: Optional[dict] = None, qui
         train_loop(pipeline, Path(tmp), stdout=open("/dev/null", "w") if quiet else sys.stdout, stderr=log)
         pipeline = spacy.load(Path(tmp) / "model-best")
     thresholds = tune_thresholds(pipeline, dev)
+    alignment = span_alignment(pipeline, train_set + dev)
+    if alignment["misaligned"]:
+        print(f"{alignment['misaligned']} of {alignment['spans']} entity spans were off token boundaries: trained as "
+              f"the whole tokens they touch ({alignment['overlap_after_widening']} then overlapped and were merged)",
+              file=log)
     metrics = score(dev, predict_examples(pipeline, [e.text for e in dev]))
     pipeline.meta["policy_nlp"] = {
         "config": str(config_path), "config_sha256": sha256(config_path), "overrides": overrides,
         "data": {"path": str(data_path), "sha256": sha256(data_path), "records": len(examples),
                  "train": len(train_set), "dev": len(dev)},
         "train_groups": sorted({e.group for e in train_set}),
-        "thresholds": thresholds, "dev_scores": metrics,
+        "thresholds": thresholds, "dev_scores": metrics, "span_alignment": alignment,
         "seconds": round(time.time() - started, 1),
     }
     pipeline.meta["performance"] = {"themes_macro_f": metrics["themes"]["macro_f"],

@@ -142,3 +142,25 @@ def test_spacy_train_accepts_the_config(tmp_path):
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "out" / "model-best" / "sk_themes" / "weights.npz").is_file()
+
+
+def test_crossval_holds_out_each_fold(tmp_path, monkeypatch):
+    from nlp import crossval as cv
+
+    data = write_export(tmp_path / "export.jsonl")
+    seen = []
+    real_train = cv.train
+
+    def spy(config, output, overrides, quiet):
+        seen.append((overrides["paths.test_fold"], overrides["paths.dev_fold"]))
+        return real_train(config, output, overrides=overrides, quiet=quiet)
+
+    monkeypatch.setattr(cv, "train", spy)
+    result = cv.crossval(ROOT / "configs" / "default.cfg", folds=5,
+                         overrides={**SMALL, "training.max_epochs": 2, "paths.annotations": str(data)}, real=False)
+    assert seen == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)]
+    assert len(result["per_fold"]) == 5
+    assert sum(fold["n"] for fold in result["per_fold"]) == 60      # every paragraph tested exactly once
+    summary = result["summary"]["themes.macro_f"]
+    folds = [fold["themes"]["macro_f"] for fold in result["per_fold"]]
+    assert summary["mean"] == pytest.approx(np.mean(folds)) and summary["std"] == pytest.approx(np.std(folds))
