@@ -164,3 +164,19 @@ def test_crossval_holds_out_each_fold(tmp_path, monkeypatch):
     summary = result["summary"]["themes.macro_f"]
     folds = [fold["themes"]["macro_f"] for fold in result["per_fold"]]
     assert summary["mean"] == pytest.approx(np.mean(folds)) and summary["std"] == pytest.approx(np.std(folds))
+
+
+def test_gazetteer_keeps_only_names_marked_wherever_they_occur(tmp_path):
+    from nlp.components.gazetteer import gazetteer_patterns
+
+    rows = [
+        {"text": "福州大学与xx市科技局合作。", "cats": ["cooperation"], "entities": [[0, 4, "ORG"], [5, 10, "ORG"]]},
+        {"text": "市科技局牵头，福州大学参与。", "cats": ["cooperation"], "entities": [[0, 4, "ORG"], [7, 11, "ORG"]]},
+        {"text": "实施星火计划，星火计划成效好。", "cats": ["agritech"], "entities": [[2, 6, "PROGRAM"]]},
+    ]
+    path = tmp_path / "e.jsonl"
+    path.write_text("\n".join(json.dumps({**r, "meta": {"group": "g", "fold": 1}}, ensure_ascii=False) for r in rows),
+                    encoding="utf-8")
+    patterns = {p["pattern"]: p["label"] for p in gazetteer_patterns(path, split="all")}
+    # 市科技局 inside the marked xx市科技局 does not count against it; 星火计划 is marked once in two
+    assert patterns == {"福州大学": "ORG", "xx市科技局": "ORG", "市科技局": "ORG"}

@@ -1,2 +1,2 @@
 """spaCy components of the pipeline; importing this module registers their factories."""
-from . import entity_rules, sk_themes, themes  # noqa: F401
+from . import entity_rules, gazetteer, sk_themes, themes  # noqa: F401
