@@ -170,7 +170,7 @@ def test_gazetteer_keeps_only_names_marked_wherever_they_occur(tmp_path):
     from nlp.components.gazetteer import gazetteer_patterns
 
     rows = [
-        {"text": "福州大学与xx市科技局合作。", "cats": ["cooperation"], "entities": [[0, 4, "ORG"], [5, 10, "ORG"]]},
+        {"text": "福州大学与xx市科技局合作。", "cats": ["cooperation"], "entities": [[0, 4, "ORG"], [5, 11, "ORG"]]},
         {"text": "市科技局牵头，福州大学参与。", "cats": ["cooperation"], "entities": [[0, 4, "ORG"], [7, 11, "ORG"]]},
         {"text": "实施星火计划，星火计划成效好。", "cats": ["agritech"], "entities": [[2, 6, "PROGRAM"]]},
     ]
