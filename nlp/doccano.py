@@ -228,8 +228,8 @@ class Doccano:
         uploads = self.client._data_import_repository
         # doccano reads the file with pandas: a key missing from some rows becomes NaN in the others'
         # metadata, which SQLite refuses as invalid JSON. Every row gets every key.
-        keys = {k for r in rows for k in r}
-        rows = [{**{k: "" for k in keys}, **r} for r in rows]
+        keys = dict.fromkeys(k for r in rows for k in r)   # first-seen order: a stable column order
+        rows = [{k: r.get(k, "") for k in keys} for r in rows]
         with tempfile.TemporaryDirectory(prefix="policy-nlp-push-") as tmp:
             path = Path(tmp) / "paragraphs.jsonl"
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .doccano import Doccano, DoccanoError, credentials
-from .doccano_convert import BRIDGE_KEYS, content_hash, convert_record, merge_export, upload_row
+from .doccano_convert import content_hash, convert_record, merge_export, upload_row
 from .doccano_server import DEFAULT_PORT, ServerError, default_data_dir
 from .labels import LabelConfig, load_labels
 
@@ -68,12 +68,15 @@ def _is_annotation_file(path: Path) -> bool:
 def collect(inputs: Iterable[Path], labels: LabelConfig) -> tuple[list[PushItem], list[str]]:
     """Paragraphs (any input the paragraph reader takes) and labelled records; plus read errors."""
     from .annotations import read_examples
-    from .read import ReadError
+    from .read import ReadError, iter_files
     from .segment import iter_reports
 
     items: list[PushItem] = []
     errors: list[str] = []
-    for path in map(Path, inputs):
+    for path in iter_files(list(inputs)):   # folders expand here, so labelled .jsonl inside them count too
+        if isinstance(path, ReadError):
+            errors.append(str(path))
+            continue
         if _is_annotation_file(path):
             try:
                 examples = read_examples(path, labels)
@@ -188,7 +191,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 # --- next (active learning) -----------------------------------------------------------------------
 
-def labelled_ids(files: dict[str, list], labels: LabelConfig) -> set:
+def labelled_ids(files: dict[str, list]) -> set:
     """Examples that anyone has labelled, from an export."""
     out = set()
     for rows in files.values():
@@ -198,17 +201,16 @@ def labelled_ids(files: dict[str, list], labels: LabelConfig) -> set:
     return out
 
 
-def next_batch(dc: Doccano, project: str, model: Path, count: int, labels: Optional[LabelConfig] = None) -> list:
+def next_batch(dc: Doccano, project: str, model: Path, count: int) -> list:
     """Mark the ``count`` unlabelled examples the model is least sure of (metadata and score)."""
     from .active import decider_thresholds, select, uncertainty
     from .model import load_pipeline, predict
 
-    labels = labels or load_labels()
     nlp = load_pipeline(model)
     thresholds, default, exclusive = decider_thresholds(nlp)
     project_id = dc.project_id(project)
     examples = dc.examples(project_id)
-    done = labelled_ids(dc.export(project_id), labels)
+    done = labelled_ids(dc.export(project_id))
     todo = [e for e in examples if e["id"] not in done and e.get("text")]
     scored = [(e["id"], e["text"], uncertainty(p["scores"], thresholds, default, exclusive))
               for e, p in zip(todo, predict(nlp, [e["text"] for e in todo]))]
@@ -229,6 +231,8 @@ def next_batch(dc: Doccano, project: str, model: Path, count: int, labels: Optio
 
 
 def cmd_next(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        raise DoccanoError("--count must be at least 1")
     dc = Doccano.connect(args.url)
     picks = next_batch(dc, args.project, args.model, args.count)
     for pick in picks:

@@ -10,8 +10,6 @@ PKUSEG_MODEL = ROOT / "models" / "pkuseg_ctb8"
 DEFAULT_MODEL = ROOT / "models" / "default"
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: trains models or starts servers")
 
 
 @pytest.fixture(scope="session")
