@@ -55,8 +55,13 @@ def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, rea
               f"{result['entities']['micro_f']:.3f}" + (f", real-text theme macro F1 "
               f"{result['real_text']['themes']['macro_f']:.3f}" if real else ""), file=sys.stderr)
     flat = [_flatten(r) for r in per_fold]
-    summary = {key: {"mean": float(np.mean([f[key] for f in flat])), "std": float(np.std([f[key] for f in flat]))}
-               for key in flat[0]}
+    for fold in flat:   # a theme or label absent from a test fold has no F1 there: leave it out of the mean
+        for key in [k for k in fold if k.endswith(".support") and fold[k] == 0]:
+            for metric in ("p", "r", "f", "support"):
+                fold.pop(key[:-len("support")] + metric, None)
+    keys = dict.fromkeys(k for fold in flat for k in fold)
+    summary = {key: {"mean": float(np.mean(values)), "std": float(np.std(values)), "folds": len(values)}
+               for key in keys for values in [[f[key] for f in flat if key in f]]}
     return {"config": str(config), "overrides": {k: str(v) for k, v in overrides.items()}, "folds": folds,
             "summary": summary, "per_fold": per_fold}
 
@@ -67,7 +72,7 @@ def format_summary(result: dict) -> str:
     pick = [("theme macro F1", "themes.macro_f"), ("theme micro F1", "themes.micro_f")]
     pick += [(f"  {k[len('themes.per_theme.'):-2]} F1", k) for k in s if k.startswith("themes.per_theme.") and k.endswith(".f")]
     pick += [("entity F1 (micro)", "entities.micro_f")]
-    pick += [(f"  {k.split('.')[2]} P/R/F1", k) for k in s if k.startswith("entities.per_label.") and k.endswith(".f")]
+    pick += [(f"  {k.split('.')[2]} F1", k) for k in s if k.startswith("entities.per_label.") and k.endswith(".f")]
     pick += [("real-text theme macro F1", "real_text.themes.macro_f"), ("real-text theme micro F1", "real_text.themes.micro_f")]
     for name, key in pick:
         if key in s:
