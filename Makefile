@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-CACHE  ?= $(HOME)/.cache/policy-nlp
+CACHE  ?= $(or $(POLICY_NLP_CACHE),$(HOME)/.cache/policy-nlp)
 PKUSEG_WHEEL := $(CACHE)/wheels/pkuseg-0.0.12-py3-none-any.whl
 PKUSEG_MODEL := models/pkuseg_ctb8/weights.npz
 DEFAULT_MODEL := models/default/meta.json
