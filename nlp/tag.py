@@ -116,7 +116,8 @@ class Output:
         self._out = open(self.path, "ab")
         self._out.truncate(length)   # drop whatever follows the last finished report
         self._out.seek(length)
-        self._log = open(self.progress, "a", encoding="utf-8")
+        # a sidecar left without its output (output deleted by hand) starts over
+        self._log = open(self.progress, "a" if self.done else "w", encoding="utf-8")
         if length == 0 and self.kind == "csv":
             self._write_block(self._csv([], header=True))
 

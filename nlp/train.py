@@ -39,13 +39,14 @@ def _split(config, name: str, examples):
 
 
 def tune_thresholds(pipeline, dev) -> dict:
-    decider = pipeline.get_pipe("theme_decider")
-    labels = sorted({label for doc in pipeline.pipe([e.text for e in dev[:1]]) for label in doc.cats})
-    if not dev or not labels:
+    """Each theme's threshold, chosen on the dev paragraphs' scores (see ``ThemeDecider.tune``)."""
+    docs = list(pipeline.pipe([e.text for e in dev]))
+    labels = sorted(docs[0].cats) if docs else []
+    if not labels:
         return {}
-    scores = np.array([[doc.cats.get(l, 0.0) for l in labels] for doc in pipeline.pipe([e.text for e in dev])])
-    gold = np.array([[l in e.cats for l in labels] for e in dev], dtype=np.int8)
-    return decider.tune(scores, gold, labels)
+    scores = np.array([[doc.cats.get(label, 0.0) for label in labels] for doc in docs])
+    gold = np.array([[label in e.cats for label in labels] for e in dev], dtype=np.int8)
+    return pipeline.get_pipe("theme_decider").tune(scores, gold, labels)
 
 
 def span_alignment(pipeline, examples) -> dict:

@@ -146,3 +146,14 @@ def test_seed_page(default_model, shared, tmp_path):
 def test_output_kind_is_checked(tmp_path):
     with pytest.raises(ValueError, match="must end in .jsonl, .csv or .parquet"):
         Output(tmp_path / "x.txt")
+
+
+def test_a_stale_progress_file_without_output_starts_over(default_model, reports, tmp_path):
+    out = tmp_path / "out.jsonl"
+    assert tag_command([reports], default_model, out, progress="never") == 0
+    first = out.read_bytes()
+    out.unlink()           # the user deletes the output but not the sidecar
+    assert tag_command([reports], default_model, out, progress="never") == 0
+    assert out.read_bytes() == first
+    progress = out.with_name(out.name + ".progress").read_text(encoding="utf-8").splitlines()
+    assert len(progress) == 3 and json.loads(progress[-1])["bytes"] == len(first)
