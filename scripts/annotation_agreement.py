@@ -11,16 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from nlp.agreement import cohen_kappa  # noqa: E402
 from nlp.evaluate import entity_metrics  # noqa: E402
 from nlp.labels import load_labels  # noqa: E402
-
-
-def cohen_kappa(a: list, b: list) -> float:
-    n = len(a)
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    pa, pb = sum(a) / n, sum(b) / n
-    expected = pa * pb + (1 - pa) * (1 - pb)
-    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
 
 
 def main(first_path: str, second_path: str) -> int:
@@ -33,8 +26,10 @@ def main(first_path: str, second_path: str) -> int:
     for theme in labels.themes:
         a = [theme in f["cats"] for f, _ in pairs]
         b = [theme in s["cats"] for _, s in pairs]
-        kappas.append(cohen_kappa(a, b))
-        print(f"| {theme} | {kappas[-1]:.3f} | {sum(a)} | {sum(b)} |")
+        kappa = cohen_kappa(a, b)
+        if kappa is not None:
+            kappas.append(kappa)
+        print(f"| {theme} | {'n/a' if kappa is None else f'{kappa:.3f}'} | {sum(a)} | {sum(b)} |")
     print(f"| mean | {sum(kappas) / len(kappas):.3f} | | |")
     m = entity_metrics([[tuple(e) for e in f["entities"]] for f, _ in pairs],
                        [[tuple(e) for e in s["entities"]] for _, s in pairs], labels.entities)
