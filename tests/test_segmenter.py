@@ -1,4 +1,5 @@
 """The pkuseg model converted from the pkuseg 0.0.12 wheel, the domain dictionary, and the config choice."""
+import json
 import zipfile
 
 import numpy as np
@@ -8,6 +9,10 @@ import spacy_pkuseg
 import srsly
 
 from nlp.pkuseg_convert import ConversionError, convert_wheel
+from nlp import pkuseg_fast
+from nlp.pkuseg_fast import FastCut, FastPostprocess, accelerate
+from nlp.segment import iter_reports
+from nlp.tokenizer import doc_text, doc_words
 from tests.conftest import ROOT
 
 USER_DICT = ROOT / "configs" / "user_dict.txt"
@@ -74,3 +79,69 @@ def test_segmenter_is_chosen_in_config(pkuseg_model, segmenter):
     doc = nlp("新建众创空间三家")
     expected = ["新建", "众创空间", "三", "家"] if segmenter == "pkuseg" else list("新建众创空间三家")
     assert [t.text for t in doc] == expected
+
+
+# -- the fast feature path (nlp/pkuseg_fast.py) -------------------------------------------------
+@pytest.fixture(scope="module")
+def stock_and_fast(pkuseg_model):
+    stock = spacy_pkuseg.pkuseg(str(pkuseg_model), user_dict=str(USER_DICT))
+    fast = spacy_pkuseg.pkuseg(str(pkuseg_model), user_dict=str(USER_DICT))
+    accelerate(fast)
+    assert isinstance(fast._cut, FastCut) and isinstance(fast.postprocesser, FastPostprocess)
+    return stock, fast
+
+
+def test_fast_path_gives_stock_words_on_every_real_report(stock_and_fast, shared):
+    stock, fast = stock_and_fast
+    texts = [p.text for report in iter_reports([shared / "seeds", shared / "corpus"]) for p in report]
+    texts += [json.loads(line)["text"] for line in (ROOT / "annotations/policy_reports.jsonl").open(encoding="utf-8")]
+    assert sum(map(len, texts)) > 200_000
+    differ = [t for t in texts if fast.cut(t) != stock.cut(t)]
+    assert not differ, f"{len(differ)} paragraphs segmented differently, first: {differ[0][:60]}"
+
+
+@pytest.mark.parametrize("text", [
+    "科", "科技", "2023年投入R&D经费3.5亿元，增长12.6%。", "ＡＢＣ公司与ａｂ大学、Ｘ-Ｙ实验室签约",
+    "合作 项目  三项", "网址www.example.gov.cn/a_b|c*d:e", "专利\ue000数据\ue001平台", "。。，，",
+    "“星火计划”《国家中长期科学和技术发展规划纲要（2006-2020年）》",
+])
+def test_fast_path_gives_stock_words_on_awkward_text(stock_and_fast, text):
+    stock, fast = stock_and_fast
+    assert fast.cut(text) == stock.cut(text)
+
+
+def test_fast_path_keeps_user_dictionary_and_merges(stock_and_fast):
+    stock, fast = stock_and_fast
+    words = fast.cut("专利权质押融资帮助众创空间和高新技术企业发展")
+    assert {"众创空间", "高新技术企业"} <= set(words)
+    assert fast.postprocesser.other_words is stock.postprocesser.other_words or \
+        fast.postprocesser.other_words == stock.postprocesser.other_words
+
+
+def test_pipeline_tokenizer_is_fast_saves_and_keeps_text(pkuseg_model, tmp_path):
+    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "policy_nlp.ChineseTokenizer.v1",
+                                                          "segmenter": "pkuseg"}}})
+    nlp.tokenizer.initialize(pkuseg_model=str(pkuseg_model), pkuseg_user_dict=str(USER_DICT))
+    assert isinstance(nlp.tokenizer.pkuseg_seg._cut, FastCut)
+    nlp.to_disk(tmp_path / "m")
+    loaded = spacy.load(tmp_path / "m")
+    assert isinstance(loaded.tokenizer.pkuseg_seg._cut, FastCut)
+    text = " 新建众创空间 三家，\n引进ＡＢ公司。 "
+    doc = loaded(text)
+    assert doc_text(doc) == doc.text == text
+    assert doc_words(doc) == [t.text for t in doc if not t.is_space]
+    assert "众创空间" in doc_words(doc)
+    # a Doc not made by this tokenizer (or changed since) falls back to the tokens
+    other = spacy.blank("zh")("新建众创空间")
+    assert doc_text(other) == "新建众创空间" and doc_words(other) == list("新建众创空间")
+
+
+def test_fast_path_memos_stay_bounded(stock_and_fast, monkeypatch):
+    stock, fast = stock_and_fast
+    monkeypatch.setattr(pkuseg_fast, "MEMO_SIZE", 50)
+    text = ("国家自然科学基金支持高校院所与龙头企业共建联合实验室，推动关键核心技术攻关和成果转化，"
+            "全年新认定高新技术企业一百二十家，技术合同成交额同比增长百分之十八")
+    assert len({text[i:i + 2] for i in range(len(text) - 1)}) > 50
+    for _ in range(2):
+        assert fast.cut(text) == stock.cut(text)
+    assert len(fast._cut.bigrams) <= 50 and len(fast._cut.pairs) <= 50

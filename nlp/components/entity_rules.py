@@ -16,6 +16,8 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import filter_spans
 
+from ..tokenizer import doc_text
+
 DEFAULT_CONFIG = {
     "policy_heads": ["办法", "条例", "规定", "意见", "方案", "规划", "纲要", "通知", "决定", "细则", "措施",
                      "政策", "法", "计划", "要点", "制度", "标准", "指引", "指南", "实施意见", "若干规定", "公告",
@@ -54,7 +56,7 @@ class EntityRules:
 
     def __call__(self, doc: Doc) -> Doc:
         spans = []
-        for start, end, label in self.find(doc.text):
+        for start, end, label in self.find(doc_text(doc)):
             span = doc.char_span(start, end, label=label, alignment_mode="contract")
             if span is not None and len(span):
                 spans.append(span)

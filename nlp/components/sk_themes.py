@@ -24,6 +24,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import ensure_path
 
+from ..tokenizer import doc_text, doc_words
 from .themes import score_themes
 
 DEFAULT_CONFIG = {
@@ -45,10 +46,6 @@ def make_sk_themes(nlp: Language, name: str, labels: Optional[list[str]], word_n
     return SkThemes(nlp.vocab, name, labels=labels, word_ngrams=tuple(word_ngrams),
                     char_ngrams=tuple(char_ngrams), min_df=min_df, max_features=max_features, C=C,
                     calibration_folds=calibration_folds, seed=seed)
-
-
-def _words(doc: Doc) -> list[str]:
-    return [t.text for t in doc if not t.is_space]
 
 
 class SkThemes(TrainablePipe):
@@ -84,13 +81,13 @@ class SkThemes(TrainablePipe):
         return words, chars
 
     def _word_ngrams(self, doc: Doc) -> list[str]:
-        words = _words(doc)
+        words = doc_words(doc)
         low, high = self.cfg["word_ngrams"]
         return [" ".join(words[i:i + n]) for n in range(low, high + 1) for i in range(len(words) - n + 1)]
 
     def _features(self, docs: list[Doc]) -> sparse.csr_matrix:
         return sparse.hstack([self._words.transform([self._word_ngrams(d) for d in docs]),
-                              self._chars.transform([d.text for d in docs])]).tocsr()
+                              self._chars.transform([doc_text(d) for d in docs])]).tocsr()
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
                    labels: Optional[list[str]] = None) -> None:
@@ -108,7 +105,7 @@ class SkThemes(TrainablePipe):
                      dtype=np.int8)
         self._words, self._chars = self._vectorizers()
         X = sparse.hstack([self._words.fit_transform([self._word_ngrams(d) for d in docs]),
-                           self._chars.fit_transform([d.text for d in docs])]).tocsr()
+                           self._chars.fit_transform([doc_text(d) for d in docs])]).tocsr()
         n_labels, n_features = len(self.labels), X.shape[1]
         self._coef = np.zeros((n_labels, n_features), dtype=np.float32)
         self._intercept = np.zeros(n_labels, dtype=np.float32)
