@@ -83,7 +83,7 @@ class FastCut:
         self.word_lengths = range(pkuseg_config.wordMax, pkuseg_config.wordMin - 1, -1)
         self.supported = (pkuseg_config.numLetterNorm and pkuseg_config.wordFeature
                           and "" not in extractor.unigram
-                          and not any("**noWord" in k for k in ids if k.startswith("ww.")))
+                          and not any("**noWord" in k for k in ids))
         table = {ord(ch): NUM for ch in FeatureExtractor.num}
         table.update({ord(ch): LETTER for ch in FeatureExtractor.letter})
         # pkuseg renames the keyword characters first, so they win over the number set ('.')
