@@ -1,5 +1,6 @@
 """The pkuseg model converted from the pkuseg 0.0.12 wheel, the domain dictionary, and the config choice."""
 import json
+import random
 import zipfile
 
 import numpy as np
@@ -145,3 +146,17 @@ def test_fast_path_memos_stay_bounded(stock_and_fast, monkeypatch):
     for _ in range(2):
         assert fast.cut(text) == stock.cut(text)
     assert len(fast._cut.bigrams) <= 50 and len(fast._cut.pairs) <= 50
+
+
+def test_fast_path_gives_stock_words_on_scrambled_text(stock_and_fast):
+    """Random runs of report text, digits, Latin letters, keyword characters and spaces."""
+    stock, fast = stock_and_fast
+    texts = [json.loads(line)["text"] for line in (ROOT / "annotations/policy_reports.jsonl").open(encoding="utf-8")]
+    pool = "".join(texts[:100]) + "0123456789.几十万亿ＡＢＣａｂｃabcXYZ-._,|/*:／・－ \t\u3000%％&龘𠀀"
+    rng = random.Random(7)
+    for _ in range(3000):
+        source = rng.choice(texts)
+        start = rng.randrange(len(source))
+        text = "".join(c if rng.random() > 0.15 else rng.choice(pool)
+                       for c in source[start:start + rng.choice([1, 2, 3, 7, 20, 60])])
+        assert fast.cut(text) == stock.cut(text), text
