@@ -100,6 +100,7 @@ class Output:
         if self.kind not in ("jsonl", "csv"):
             raise ValueError(f"{self.path}: output must end in .jsonl, .csv or .parquet")
         self.progress = self.path.with_name(self.path.name + ".progress")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.done: set[str] = set()
         length = 0
         if self.path.exists() and self.progress.exists():

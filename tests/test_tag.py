@@ -1,12 +1,15 @@
 """Batch tagging end to end, with the default model, on small generated files and the seed page."""
 import csv
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from nlp.labels import load_labels
 from nlp.tag import FIELDS, Output, read_output, summarize, tag_command
-from tests.conftest import SEED
+from tests.conftest import ROOT, SEED
 
 REPORT_A = ("xx市科技局2023年工作总结\n一、知识产权工作\n全市专利授权量达到5200件，新增国家知识产权示范企业3家。\n"
             "二、孵化载体\n新认定省级科技企业孵化器2家，众创空间4家。\n")
@@ -157,3 +160,18 @@ def test_a_stale_progress_file_without_output_starts_over(default_model, reports
     assert out.read_bytes() == first
     progress = out.with_name(out.name + ".progress").read_text(encoding="utf-8").splitlines()
     assert len(progress) == 3 and json.loads(progress[-1])["bytes"] == len(first)
+
+
+def test_readme_demo_command_on_a_fresh_checkout(default_model, tmp_path):
+    """`make demo`: tag the bundled examples into a folder that does not exist yet, then show them."""
+    out = tmp_path / "out" / "demo.jsonl"
+    summary = tmp_path / "out" / "demo_summary.csv"
+    tag = subprocess.run([sys.executable, "-m", "nlp", "tag", str(ROOT / "examples"), "--model", str(default_model),
+                          "--output", str(out), "--summary", str(summary)], capture_output=True, text=True)
+    assert tag.returncode == 0, tag.stderr
+    records = list(read_output(out))
+    assert {Path(r["source"]).name for r in records} == {p.name for p in (ROOT / "examples").iterdir()}
+    assert any(r["themes"] for r in records) and any(r["entities"] for r in records)
+    show = subprocess.run([sys.executable, "-m", "nlp.show", str(out), str(summary)], capture_output=True, text=True)
+    assert show.returncode == 0, show.stderr
+    assert records[0]["text"][:10] in show.stdout
