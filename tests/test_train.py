@@ -180,3 +180,15 @@ def test_gazetteer_keeps_only_names_marked_wherever_they_occur(tmp_path):
     patterns = {p["pattern"]: p["label"] for p in gazetteer_patterns(path, split="all")}
     # 市科技局 inside the marked xx市科技局 does not count against it; 星火计划 is marked once in two
     assert patterns == {"福州大学": "ORG", "xx市科技局": "ORG", "市科技局": "ORG"}
+
+
+def test_trained_pipeline_loads_with_plain_spacy(default_model, tmp_path):
+    """Entry points register the components and tokenizer: no `import nlp` needed first."""
+    script = ("import spacy, sys\n"
+              "nlp = spacy.load(sys.argv[1])\n"
+              "doc = nlp('市科技局推动福州大学与企业共建知识产权服务平台，实施星火计划。')\n"
+              "print(type(nlp.tokenizer).__name__, sorted(doc.cats)[:1], [e.label_ for e in doc.ents])\n")
+    run = subprocess.run([sys.executable, "-c", script, str(default_model)], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("FastChineseTokenizer ['") and "ORG" in run.stdout
