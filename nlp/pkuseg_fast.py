@@ -55,24 +55,6 @@ class _Features(dict):
         return value
 
 
-class _Pairs(dict):
-    """(ww.l id, ww.r id) of a word pair, or None when the model has neither feature."""
-
-    def __init__(self, feature_to_idx: dict, none: int):
-        super().__init__()
-        self._ids = feature_to_idx
-        self._none = none
-
-    def __missing__(self, key: tuple[str, str]) -> Optional[tuple[int, int]]:
-        if len(self) >= MEMO_SIZE:
-            self.clear()
-        pair = f"{_pkuseg_form(key[0])}*{_pkuseg_form(key[1])}"
-        left, right = self._ids.get("ww.l." + pair, self._none), self._ids.get("ww.r." + pair, self._none)
-        value = None if left == right == self._none else (left, right)
-        self[key] = value
-        return value
-
-
 class FastCut:
     """Callable replacing ``pkuseg._cut``: text without spaces → words."""
 
@@ -105,7 +87,14 @@ class FastCut:
                                                  for t in ("c-1c.", "cc1.", "c-2c-1.")))
         self.word_ends = feature(lambda k: "w-1." + p(k))
         self.word_starts = feature(lambda k: "w1." + p(k))
-        self.pairs = _Pairs(ids, self.none)
+
+        def pair(key: tuple[str, str]) -> Optional[tuple[int, int]]:
+            # (ww.l id, ww.r id) of a word pair, or None when the model has neither feature
+            words = f"{p(key[0])}*{p(key[1])}"
+            left, right = ids.get("ww.l." + words, self.none), ids.get("ww.r." + words, self.none)
+            return None if left == right == self.none else (left, right)
+
+        self.pairs = _Features(pair)
         n_node = model.n_feature * model.n_tag
         self.node_weights = np.zeros((model.n_feature + 1, model.n_tag))
         self.node_weights[:-1] = model.w[:n_node].reshape(model.n_feature, model.n_tag)
