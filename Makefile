@@ -25,7 +25,7 @@ $(PKUSEG_WHEEL):
 	$(BIN)/pip download --quiet --no-deps --dest $(dir $@) pkuseg==0.0.12
 
 segmenter: $(PKUSEG_MODEL)
-$(PKUSEG_MODEL): $(VENV)/.installed $(PKUSEG_WHEEL) nlp/pkuseg_convert.py
+$(PKUSEG_MODEL): $(VENV)/.installed $(PKUSEG_WHEEL) nlp/segmenter/convert.py
 	$(BIN)/policy-nlp convert-pkuseg $(PKUSEG_WHEEL) --output models/pkuseg_ctb8
 
 model: $(DEFAULT_MODEL)
@@ -39,7 +39,7 @@ $(DOCCANO): $(VENV)/.installed
 
 demo: $(DEFAULT_MODEL)
 	$(BIN)/policy-nlp tag examples --model models/default --output out/demo.jsonl --summary out/demo_summary.csv
-	@$(BIN)/python -m nlp.show out/demo.jsonl out/demo_summary.csv
+	@$(BIN)/python -m nlp.tagging.show out/demo.jsonl out/demo_summary.csv
 
 test: $(DEFAULT_MODEL) $(DOCCANO)
 	POLICY_NLP_REQUIRE_DOCCANO=1 $(BIN)/python -m pytest -q

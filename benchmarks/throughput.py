@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 from spacy.lang.zh import ChineseTokenizer  # noqa: E402
 
 from nlp.model import doc_record, load_pipeline  # noqa: E402
-from nlp.segment import iter_reports  # noqa: E402
-from nlp.tag import tag_command  # noqa: E402
-from nlp.tokenizer import FastChineseTokenizer  # noqa: E402
+from nlp.reading.segment import iter_reports  # noqa: E402
+from nlp.tagging.tag import tag_command  # noqa: E402
+from nlp.segmenter.tokenizer import FastChineseTokenizer  # noqa: E402
 
 
 def build_corpus(folder: Path, megabytes: float, seed: int = 0) -> tuple[int, int]:

@@ -15,8 +15,8 @@ def _err(message: str) -> None:
 
 def cmd_paragraphs(args: argparse.Namespace) -> int:
     from .io import atomic_write, dumps
-    from .read import ReadError
-    from .segment import iter_reports
+    from .reading.read import ReadError
+    from .reading.segment import iter_reports
 
     failures = reports = paragraphs = 0
     with atomic_write(args.output) as out:
@@ -37,7 +37,7 @@ def cmd_paragraphs(args: argparse.Namespace) -> int:
 
 
 def cmd_convert_pkuseg(args: argparse.Namespace) -> int:
-    from .pkuseg_convert import ConversionError, convert_wheel
+    from .segmenter.convert import ConversionError, convert_wheel
 
     try:
         info = convert_wheel(args.wheel, args.output)
@@ -49,7 +49,7 @@ def cmd_convert_pkuseg(args: argparse.Namespace) -> int:
 
 
 def cmd_annotations_check(args: argparse.Namespace) -> int:
-    from .annotations import check_file
+    from .annotation.examples import check_file
 
     problems = check_file(args.file)
     for problem in problems:
@@ -60,33 +60,33 @@ def cmd_annotations_check(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from .training.train import train
 
     train(args.config, args.output, overrides=args.overrides)
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_command
+    from .training.evaluate import evaluate_command
 
     return evaluate_command(args.model, args.data, args.output, real=args.real, shared=args.shared)
 
 
 def cmd_crossval(args: argparse.Namespace) -> int:
-    from .crossval import crossval_command
+    from .training.crossval import crossval_command
 
     return crossval_command(args.config, folds=args.folds, output=args.output, overrides=args.overrides)
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from .tag import tag_command
+    from .tagging.tag import tag_command
 
     return tag_command(args.inputs, model=args.model, output=args.output, summary=args.summary,
                        workers=args.workers, progress=args.progress, cache_size=args.cache_size)
 
 
 def cmd_doccano(args: argparse.Namespace) -> int:
-    from . import doccano_cli
+    from .doccano import commands as doccano_cli
 
     return doccano_cli.run(args)
 
@@ -145,9 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("doccano", help="bridge to a doccano annotation server")
-    from .doccano_cli import add_arguments
+    from .doccano.commands import add_arguments
     add_arguments(p)
-    p.set_defaults(func=cmd_doccano)   # cmd_doccano(args) calls nlp.doccano_cli.run(args) -> int exit code
+    p.set_defaults(func=cmd_doccano)   # cmd_doccano(args) calls nlp.doccano.commands.run(args) -> int exit code
 
     return parser
 

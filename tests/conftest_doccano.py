@@ -14,8 +14,8 @@ import pytest
 import spacy
 from spacy.language import Language
 
-from nlp import doccano_server
-from nlp.doccano import Credentials, Doccano
+from nlp.doccano import server as doccano_server
+from nlp.doccano.client import Credentials, Doccano
 
 ADMIN = "pnlp-admin"
 

@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from nlp.annotations import check_file, read_examples
+from nlp.annotation.examples import check_file, read_examples
 from nlp.cli import main
 from nlp.labels import load_labels
-from nlp.real_text import RealText
+from nlp.training.real_text import RealText
 from tests.conftest import ROOT
 
 CORPUS = ROOT / "annotations" / "policy_reports.jsonl"

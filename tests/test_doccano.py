@@ -10,15 +10,15 @@ import requests
 
 from conftest_doccano import make_annotator
 from conftest_doccano import admin, doccano_env, server, tiny_model  # noqa: F401  (fixtures)
-from nlp import doccano_server
-from nlp.active import closeness, select, uncertainty
-from nlp.agreement import adjudication, agreement, cohen_kappa, krippendorff_alpha
-from nlp.annotations import check_file
-from nlp.autolabel import ModelServer, Predictor, TEMPLATE, doccano_configs
+from nlp.doccano import server as doccano_server
+from nlp.annotation.active import closeness, select, uncertainty
+from nlp.annotation.agreement import adjudication, agreement, cohen_kappa, krippendorff_alpha
+from nlp.annotation.examples import check_file
+from nlp.doccano.autolabel import ModelServer, Predictor, TEMPLATE, doccano_configs
 from nlp.cli import main
-from nlp.doccano import Credentials, Doccano, DoccanoError
-from nlp.doccano_cli import next_batch, pull, push, register_autolabel
-from nlp.doccano_convert import py_to_utf16
+from nlp.doccano.client import Credentials, Doccano, DoccanoError
+from nlp.doccano.commands import next_batch, pull, push, register_autolabel
+from nlp.doccano.convert import py_to_utf16
 from nlp.labels import load_labels
 
 doccano = pytest.mark.doccano

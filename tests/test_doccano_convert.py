@@ -5,9 +5,9 @@ import zipfile
 
 import pytest
 
-from nlp.annotations import check_record
-from nlp.doccano import read_export
-from nlp.doccano_convert import (BRIDGE_KEYS, content_hash, convert_record, merge_export, py_to_utf16,
+from nlp.annotation.examples import check_record
+from nlp.doccano.client import read_export
+from nlp.doccano.convert import (BRIDGE_KEYS, content_hash, convert_record, merge_export, py_to_utf16,
                                  repair_span, spans_to_utf16, trim_span, upload_row, utf16_to_py)
 from nlp.labels import load_labels
 

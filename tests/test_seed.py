@@ -1,8 +1,8 @@
 """The founding example: a real web page holding four reports, read from ../shared."""
 import re
 
-from nlp.clean import is_junk_line
-from nlp.segment import read_paragraphs
+from nlp.reading.clean import is_junk_line
+from nlp.reading.segment import read_paragraphs
 from tests.conftest import SEED
 
 TITLES = ["市科技局年度工作总结及下一年计划", "关于市科技局年度科学技术发展的工作总结",

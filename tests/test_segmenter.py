@@ -9,11 +9,11 @@ import spacy
 import spacy_pkuseg
 import srsly
 
-from nlp.pkuseg_convert import ConversionError, convert_wheel
-from nlp import pkuseg_fast
-from nlp.pkuseg_fast import FastCut, FastPostprocess, accelerate
-from nlp.segment import iter_reports
-from nlp.tokenizer import doc_text, doc_words
+from nlp.segmenter.convert import ConversionError, convert_wheel
+from nlp.segmenter import fast as pkuseg_fast
+from nlp.segmenter.fast import FastCut, FastPostprocess, accelerate
+from nlp.reading.segment import iter_reports
+from nlp.segmenter.tokenizer import doc_text, doc_words
 from tests.conftest import ROOT
 
 USER_DICT = ROOT / "configs" / "user_dict.txt"
@@ -82,7 +82,7 @@ def test_segmenter_is_chosen_in_config(pkuseg_model, segmenter):
     assert [t.text for t in doc] == expected
 
 
-# -- the fast feature path (nlp/pkuseg_fast.py) -------------------------------------------------
+# -- the fast feature path (nlp/segmenter/fast.py) -------------------------------------------------
 @pytest.fixture(scope="module")
 def stock_and_fast(pkuseg_model):
     stock = spacy_pkuseg.pkuseg(str(pkuseg_model), user_dict=str(USER_DICT))

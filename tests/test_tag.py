@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nlp.labels import load_labels
-from nlp.tag import FIELDS, Output, read_output, summarize, tag_command
+from nlp.tagging.tag import FIELDS, Output, read_output, summarize, tag_command
 from tests.conftest import ROOT, SEED
 
 REPORT_A = ("xx市科技局2023年工作总结\n一、知识产权工作\n全市专利授权量达到5200件，新增国家知识产权示范企业3家。\n"
@@ -172,6 +172,6 @@ def test_readme_demo_command_on_a_fresh_checkout(default_model, tmp_path):
     records = list(read_output(out))
     assert {Path(r["source"]).name for r in records} == {p.name for p in (ROOT / "examples").iterdir()}
     assert any(r["themes"] for r in records) and any(r["entities"] for r in records)
-    show = subprocess.run([sys.executable, "-m", "nlp.show", str(out), str(summary)], capture_output=True, text=True)
+    show = subprocess.run([sys.executable, "-m", "nlp.tagging.show", str(out), str(summary)], capture_output=True, text=True)
     assert show.returncode == 0, show.stderr
     assert records[0]["text"][:10] in show.stdout

@@ -6,11 +6,11 @@ import sys
 import numpy as np
 import pytest
 
-from nlp.annotations import Example
+from nlp.annotation.examples import Example
 from nlp.components.themes import ThemeDecider, decide, theme_metrics
-from nlp.evaluate import entity_metrics, score
+from nlp.training.evaluate import entity_metrics, score
 from nlp.model import ModelError, load_pipeline
-from nlp.train import train
+from nlp.training.train import train
 from tests.conftest import ROOT
 
 PARAGRAPHS = [
@@ -145,7 +145,7 @@ def test_spacy_train_accepts_the_config(tmp_path):
 
 
 def test_crossval_holds_out_each_fold(tmp_path, monkeypatch):
-    from nlp import crossval as cv
+    from nlp.training import crossval as cv
 
     data = write_export(tmp_path / "export.jsonl")
     seen = []

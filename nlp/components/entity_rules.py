@@ -16,7 +16,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import filter_spans
 
-from ..tokenizer import doc_text
+from ..segmenter.tokenizer import doc_text
 
 DEFAULT_CONFIG = {
     "policy_heads": ["办法", "条例", "规定", "意见", "方案", "规划", "纲要", "通知", "决定", "细则", "措施",

@@ -11,8 +11,8 @@ from typing import Optional
 
 import spacy
 
-from ..annotations import read_examples
-from ..corpus import select
+from ..annotation.examples import read_examples
+from ..training.corpus import select
 from ..labels import load_labels
 
 

@@ -24,7 +24,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import ensure_path
 
-from ..tokenizer import doc_text, doc_words
+from ..segmenter.tokenizer import doc_text, doc_words
 from .themes import score_themes
 
 DEFAULT_CONFIG = {

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
-from .read import ReadError, iter_files
+from ..reading.read import ReadError, iter_files
 
 FIELDS = ["id", "report_id", "report_title", "source", "paragraph_index", "start", "end", "heading_path",
           "is_heading", "text", "themes", "scores", "entities"]
@@ -42,7 +42,7 @@ _cache_size = 0
 
 def _init_worker(model: str, cache_size: int) -> None:
     global _pipeline, _cache_size
-    from .model import load_pipeline
+    from ..model import load_pipeline
 
     _pipeline = load_pipeline(model)
     _cache.clear()
@@ -51,7 +51,7 @@ def _init_worker(model: str, cache_size: int) -> None:
 
 def _predict(texts: list[str]) -> list[dict]:
     """Predictions for texts; repeated paragraphs (boilerplate, re-published pages) come from a cache."""
-    from .model import doc_record
+    from ..model import doc_record
 
     missing = list(dict.fromkeys(t for t in texts if t not in _cache))
     for text, doc in zip(missing, _pipeline.pipe(missing, batch_size=64)):
@@ -66,7 +66,7 @@ def _predict(texts: list[str]) -> list[dict]:
 
 
 def tag_file(path: str, done: frozenset = frozenset()) -> FileResult:
-    from .segment import read_paragraphs
+    from ..reading.segment import read_paragraphs
 
     result = FileResult(path)
     try:
@@ -192,7 +192,7 @@ def summarize(records: Iterable[dict], themes: list[str]) -> list[dict]:
 
 
 def write_summary(path: Path, rows: list[dict]) -> None:
-    from .io import atomic_write
+    from ..io import atomic_write
 
     with atomic_write(path) as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["report_id"], lineterminator="\n")
@@ -231,8 +231,8 @@ def _progress(enabled: str):
 
 def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional[Path] = None,
                 workers: int = 1, progress: str = "auto", cache_size: int = 20000) -> int:
-    from .labels import load_labels
-    from .model import ModelError, verify
+    from ..labels import load_labels
+    from ..model import ModelError, verify
 
     try:
         verify(model)

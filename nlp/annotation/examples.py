@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-from .labels import LabelConfig, load_labels
+from ..labels import LabelConfig, load_labels
 
 # A name neither starts nor ends with separators, starts with a closing mark or ends with an
 # opening one; and the guide drops quotes or 《》 that wrap the whole name.

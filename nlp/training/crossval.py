@@ -16,10 +16,10 @@ from typing import Optional
 import numpy as np
 from spacy.util import load_config
 
-from .annotations import read_examples
+from ..annotation.examples import read_examples
 from .corpus import select
 from .evaluate import predict_examples, real_text_scores, score
-from .model import load_pipeline
+from ..model import load_pipeline
 from .train import train
 
 
@@ -84,7 +84,7 @@ def crossval_command(config: Path, folds: int = 5, output: Optional[Path] = None
     result = crossval(config, folds, overrides)
     print(format_summary(result))
     if output:
-        from .io import atomic_write
+        from ..io import atomic_write
 
         with atomic_write(output) as f:
             json.dump(result, f, indent=2, ensure_ascii=False)

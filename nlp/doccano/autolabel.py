@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
 
-from .doccano_convert import py_to_utf16
+from .convert import py_to_utf16
 
 log = logging.getLogger("policy_nlp.autolabel")
 
@@ -40,7 +40,7 @@ class Predictor:
 
     @classmethod
     def from_pipeline(cls, nlp, timeout: float = 10.0) -> "Predictor":
-        from .model import predict
+        from ..model import predict
 
         return cls(lambda text: next(predict(nlp, [text])), timeout)
 

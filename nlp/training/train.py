@@ -21,12 +21,12 @@ from spacy.training.loop import train as train_loop
 from spacy.util import load_config
 
 import nlp.components  # noqa: F401
-import nlp.corpus  # noqa: F401
+import nlp.training.corpus  # noqa: F401
 
-from .annotations import read_examples
+from ..annotation.examples import read_examples
 from .corpus import make_doc_example, select
 from .evaluate import predict_examples, score
-from .model import write_checksums
+from ..model import write_checksums
 
 
 def sha256(path: Path) -> str:

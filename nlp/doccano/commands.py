@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .doccano import Doccano, DoccanoError, credentials
-from .doccano_convert import content_hash, convert_record, merge_export, upload_row
-from .doccano_server import DEFAULT_PORT, ServerError, default_data_dir
-from .labels import LabelConfig, load_labels
+from .client import Doccano, DoccanoError, credentials
+from .convert import content_hash, convert_record, merge_export, upload_row
+from .server import DEFAULT_PORT, ServerError, default_data_dir
+from ..labels import LabelConfig, load_labels
 
 MAX_MESSAGES = 50   # per kind, on the terminal; the rest are counted
 
@@ -67,9 +67,9 @@ def _is_annotation_file(path: Path) -> bool:
 
 def collect(inputs: Iterable[Path], labels: LabelConfig) -> tuple[list[PushItem], list[str]]:
     """Paragraphs (any input the paragraph reader takes) and labelled records; plus read errors."""
-    from .annotations import read_examples
-    from .read import ReadError, iter_files
-    from .segment import iter_reports
+    from ..annotation.examples import read_examples
+    from ..reading.read import ReadError, iter_files
+    from ..reading.segment import iter_reports
 
     items: list[PushItem] = []
     errors: list[str] = []
@@ -104,7 +104,7 @@ def collect(inputs: Iterable[Path], labels: LabelConfig) -> tuple[list[PushItem]
 
 def model_suggestions(model: Path, items: list[PushItem]) -> None:
     """Put the model's themes, scores and entities in each item's flat (display) metadata."""
-    from .model import load_pipeline, predict
+    from ..model import load_pipeline, predict
 
     nlp = load_pipeline(model)
     for item, prediction in zip(items, predict(nlp, [i.text for i in items])):
@@ -162,7 +162,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def pull(dc: Doccano, project: str, output: Path, only_approved: bool = False, annotator: Optional[str] = None,
          labels: Optional[LabelConfig] = None):
-    from .io import atomic_write, dumps
+    from ..io import atomic_write, dumps
 
     labels = labels or load_labels()
     project_id = dc.project_id(project)
@@ -203,8 +203,8 @@ def labelled_ids(files: dict[str, list]) -> set:
 
 def next_batch(dc: Doccano, project: str, model: Path, count: int) -> list:
     """Mark the ``count`` unlabelled examples the model is least sure of (metadata and score)."""
-    from .active import decider_thresholds, select, uncertainty
-    from .model import load_pipeline, predict
+    from ..annotation.active import decider_thresholds, select, uncertainty
+    from ..model import load_pipeline, predict
 
     nlp = load_pipeline(model)
     thresholds, default, exclusive = decider_thresholds(nlp)
@@ -262,7 +262,7 @@ def unregister_autolabel(dc: Doccano, project_id: int, base_url: str) -> None:
 
 def cmd_autolabel(args: argparse.Namespace) -> int:
     from .autolabel import ModelServer, Predictor
-    from .model import load_pipeline
+    from ..model import load_pipeline
 
     dc = Doccano.connect(args.url)
     project_id = dc.project_id(args.project)
@@ -307,8 +307,8 @@ def per_annotator(files: dict[str, list], labels: LabelConfig, exclude: Iterable
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
-    from .agreement import adjudication, agreement, format_report
-    from .io import atomic_write, dumps
+    from ..annotation.agreement import adjudication, agreement, format_report
+    from ..io import atomic_write, dumps
 
     labels = load_labels()
     dc = Doccano.connect(args.url)
@@ -333,7 +333,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
 # --- server -------------------------------------------------------------------------------------
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from .doccano_server import install, is_installed, venv_dir
+    from .server import install, is_installed, venv_dir
 
     if is_installed() and not args.force:
         _say(f"doccano already installed in {venv_dir()}")
@@ -343,7 +343,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .doccano_server import install, is_installed, serve, stop
+    from .server import install, is_installed, serve, stop
 
     if not is_installed():
         install(log=_say)
@@ -366,7 +366,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from .doccano_server import stop
+    from .server import stop
 
     stop(args.data, log=_say)
     return 0

@@ -16,7 +16,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from .pkuseg_fast import accelerate
+from .fast import accelerate
 
 TEXT_KEY = "policy_nlp.text"
 

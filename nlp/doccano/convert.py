@@ -20,8 +20,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from .annotations import span_shape_problem
-from .labels import LabelConfig
+from ..annotation.examples import span_shape_problem
+from ..labels import LabelConfig
 
 # Flat metadata keys written by the bridge; never part of an annotation's provenance.
 BRIDGE_KEYS = ("content_hash", "report", "heading", "source_file",

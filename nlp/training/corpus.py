@@ -18,9 +18,9 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import filter_spans
 
-from .annotations import Example as Annotated
-from .annotations import read_examples
-from .labels import load_labels
+from ..annotation.examples import Example as Annotated
+from ..annotation.examples import read_examples
+from ..labels import load_labels
 
 logger = logging.getLogger("policy_nlp")
 

@@ -12,9 +12,9 @@ from typing import Iterable, Optional, Union
 
 from spacy.language import Language
 
-from .annotations import Example, read_examples
-from .components.themes import prf, theme_metrics
-from .labels import load_labels
+from ..annotation.examples import Example, read_examples
+from ..components.themes import prf, theme_metrics
+from ..labels import load_labels
 from .real_text import RealText
 
 
@@ -33,7 +33,7 @@ def entity_metrics(gold: list[Iterable[tuple]], predicted: list[Iterable[tuple]]
 
 
 def predict_examples(nlp: Language, texts: list[str]) -> list[dict]:
-    from .model import predict
+    from ..model import predict
 
     return list(predict(nlp, texts))
 
@@ -81,7 +81,7 @@ def format_report(result: dict) -> str:
 
 def evaluate_command(model: Path, data: Path, output: Optional[Path], real: bool = False,
                      shared: Optional[Path] = None) -> int:
-    from .model import ModelError, load_pipeline
+    from ..model import ModelError, load_pipeline
 
     try:
         nlp = load_pipeline(model)
@@ -106,7 +106,7 @@ def evaluate_command(model: Path, data: Path, output: Optional[Path], real: bool
             return 1
     print(format_report(result))
     if output:
-        from .io import atomic_write
+        from ..io import atomic_write
 
         with atomic_write(output) as f:
             json.dump(result, f, indent=2, ensure_ascii=False)

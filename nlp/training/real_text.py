@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
-from . import PROJECT_DIR
+from .. import PROJECT_DIR
 
 DEFAULT_SHARED = PROJECT_DIR.parent / "shared"
 

@@ -27,7 +27,7 @@ from typing import Any, Iterator, Optional
 import requests
 from requests.adapters import HTTPAdapter
 
-from .labels import LabelConfig
+from ..labels import LabelConfig
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 PROJECT_TYPE = "IntentDetectionAndSlotFilling"
