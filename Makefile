@@ -28,8 +28,11 @@ segmenter: $(PKUSEG_MODEL)
 $(PKUSEG_MODEL): $(VENV)/.installed $(PKUSEG_WHEEL) nlp/segmenter/convert.py
 	$(BIN)/policy-nlp convert-pkuseg $(PKUSEG_WHEEL) --output models/pkuseg_ctb8
 
+# The model is rebuilt when its data, configs or the code that builds it (components, training,
+# tokenizer, normalisation, metrics) change.
+MODEL_CODE := $(wildcard nlp/components/*.py nlp/training/*.py nlp/segmenter/*.py) nlp/normalize.py nlp/metrics.py nlp/model.py
 model: $(DEFAULT_MODEL)
-$(DEFAULT_MODEL): $(PKUSEG_MODEL) annotations/policy_reports.jsonl configs/default.cfg configs/labels.json configs/user_dict.txt
+$(DEFAULT_MODEL): $(PKUSEG_MODEL) annotations/policy_reports.jsonl configs/default.cfg configs/labels.json configs/user_dict.txt $(MODEL_CODE)
 	@echo "Training models/default from annotations/policy_reports.jsonl (a few minutes, once)..."
 	$(BIN)/policy-nlp train configs/default.cfg --output models/default
 

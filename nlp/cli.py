@@ -59,6 +59,49 @@ def cmd_annotations_check(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_annotations_consistency(args: argparse.Namespace) -> int:
+    from .annotation.consistency import find_inconsistencies, format_findings, proposals
+    from .annotation.examples import read_examples
+
+    findings = find_inconsistencies(read_examples(args.file), min_length=args.min_length)
+    print(format_findings(findings, limit=args.limit))
+    if args.proposals:
+        from .io import atomic_write, dumps
+
+        rows = proposals(findings)
+        with atomic_write(args.proposals) as f:
+            f.writelines(dumps(row) + "\n" for row in rows)
+        print(f"{len(rows)} proposed label(s) written to {args.proposals} for review (the corpus is not changed)")
+    return 1 if findings and args.strict else 0
+
+
+def _examples_for_stats(path: Path, shared: Optional[Path]):
+    from .annotation.examples import read_examples
+
+    first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "{}")
+    if '"sha256"' in first and '"text"' not in first:   # stand-off labels: the text is read from ../shared
+        from .training.evaluate import default_shared
+        from .training.real_text import load_real_dev
+
+        return load_real_dev(path, shared or default_shared())
+    return read_examples(path)
+
+
+def cmd_annotations_stats(args: argparse.Namespace) -> int:
+    from .annotation.stats import format_measures, measures
+    from .training.real_text import RealTextMissing
+
+    columns = {}
+    try:
+        for path in [args.file] + list(args.compare or []):
+            columns[str(path)] = measures(_examples_for_stats(path, args.shared))
+    except (OSError, ValueError, RealTextMissing) as e:
+        _err(str(e))
+        return 1
+    print(format_measures(columns))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .training.train import train
 
@@ -69,13 +112,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .training.evaluate import evaluate_command
 
-    return evaluate_command(args.model, args.data, args.output, real=args.real, shared=args.shared)
+    return evaluate_command(args.model, args.data, args.output, real_dev=args.real_dev, shared=args.shared,
+                            include_dev=args.include_dev)
 
 
 def cmd_crossval(args: argparse.Namespace) -> int:
     from .training.crossval import crossval_command
 
-    return crossval_command(args.config, folds=args.folds, output=args.output, overrides=args.overrides)
+    return crossval_command(args.config, folds=args.folds, output=args.output, overrides=args.overrides,
+                            real_dev=not args.no_real_dev, shared=args.shared, predictions=args.predictions)
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -111,25 +156,44 @@ def build_parser() -> argparse.ArgumentParser:
     c = asub.add_parser("check", help="validate a doccano JSONL export against the label config")
     c.add_argument("file", type=Path)
     c.set_defaults(func=cmd_annotations_check)
+    c = asub.add_parser("consistency", help="list strings labelled in one place and not, or otherwise, elsewhere")
+    c.add_argument("file", type=Path)
+    c.add_argument("--proposals", type=Path, help="write proposed labels (JSONL) for review; the corpus is not changed")
+    c.add_argument("--min-length", type=int, default=2)
+    c.add_argument("--limit", type=int, default=50, help="strings to print")
+    c.add_argument("--strict", action="store_true", help="exit 1 when anything is found")
+    c.set_defaults(func=cmd_annotations_consistency)
+    c = asub.add_parser("stats", help="measure a corpus (lengths, punctuation, figures, labels), side by side")
+    c.add_argument("file", type=Path)
+    c.add_argument("--compare", type=Path, nargs="*", help="other files (e.g. annotations/real_dev.jsonl)")
+    c.add_argument("--shared", type=Path, default=None, help="real reports for stand-off files (default ../shared)")
+    c.set_defaults(func=cmd_annotations_stats)
 
     p = sub.add_parser("train", help="train a pipeline from a config (config overrides as in spaCy: --section.key value)")
     p.add_argument("config", type=Path)
     p.add_argument("--output", "-o", type=Path, required=True)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a model on annotated data")
+    p = sub.add_parser("evaluate", help="score a model on held-out annotated data and/or the real-text dev set")
     p.add_argument("model", type=Path)
-    p.add_argument("data", type=Path)
+    p.add_argument("data", type=Path, nargs="?", help="annotated JSONL (only groups the model never saw are scored)")
     p.add_argument("--output", "-o", type=Path, help="JSON file for the scores")
-    p.add_argument("--real", action="store_true",
-                   help="also score themes on the real paragraphs each record was written from (read from --shared)")
-    p.add_argument("--shared", type=Path, default=None, help="folder holding seeds/ and corpus/ (default ../shared)")
+    p.add_argument("--real-dev", action="store_true",
+                   help="score the real-text dev set (annotations/real_dev.jsonl, text read from --shared)")
+    p.add_argument("--include-dev", action="store_true", help="also score the model's dev groups, labelled as dev")
+    p.add_argument("--shared", type=Path, default=None,
+                   help="folder holding the real reports, seeds/ and corpus/ (default $POLICY_NLP_SHARED or ../shared)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("crossval", help="k-fold cross-validation grouped by source report")
     p.add_argument("config", type=Path)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--output", "-o", type=Path)
+    p.add_argument("--no-real-dev", action="store_true", help="score the corpus folds only")
+    p.add_argument("--predictions", action="store_true",
+                   help="keep every held-out paragraph's prediction in the output (offsets only, for error analysis)")
+    p.add_argument("--shared", type=Path, default=None,
+                   help="folder holding the real reports (default $POLICY_NLP_SHARED or ../shared)")
     p.set_defaults(func=cmd_crossval)
 
     p = sub.add_parser("tag", help="tag every paragraph of new reports")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nlp.annotation.agreement import cohen_kappa  # noqa: E402
-from nlp.training.evaluate import entity_metrics  # noqa: E402
+from nlp.metrics import cohen_kappa  # noqa: E402
+from nlp.metrics import entity_metrics  # noqa: E402
 from nlp.labels import load_labels  # noqa: E402
 
 

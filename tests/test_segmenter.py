@@ -36,7 +36,7 @@ def fake_wheel(path, n_features=3, weights=None):
 
 
 def test_conversion_strips_template_prefixes(tmp_path):
-    info = convert_wheel(fake_wheel(tmp_path / "pkuseg.whl"), tmp_path / "out")
+    info = convert_wheel(fake_wheel(tmp_path / "pkuseg.whl"), tmp_path / "out", sha256=None)
     features = srsly.read_msgpack(tmp_path / "out" / "features.msgpack")
     assert features["feature_to_idx"] == {"$$": 0, "c.科": 1, "w-1.科技": 2}
     assert features["tag_to_idx"]["I_first"] == 4
@@ -47,11 +47,17 @@ def test_conversion_strips_template_prefixes(tmp_path):
 
 def test_conversion_rejects_a_model_that_does_not_match_its_index(tmp_path):
     with pytest.raises(ConversionError, match="features in the index"):
-        convert_wheel(fake_wheel(tmp_path / "pkuseg.whl", weights=[0.1] * 60), tmp_path / "out")
+        convert_wheel(fake_wheel(tmp_path / "pkuseg.whl", weights=[0.1] * 60), tmp_path / "out", sha256=None)
     bare = tmp_path / "empty.whl"
     zipfile.ZipFile(bare, "w").close()
     with pytest.raises(ConversionError, match="no pkuseg/models/ctb8/unigram_word.txt"):
-        convert_wheel(bare, tmp_path / "out2")
+        convert_wheel(bare, tmp_path / "out2", sha256=None)
+
+
+def test_conversion_refuses_a_wheel_that_is_not_the_recorded_one(tmp_path):
+    with pytest.raises(ConversionError, match="is not that of the pkuseg 0.0.12 wheel"):
+        convert_wheel(fake_wheel(tmp_path / "pkuseg.whl"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("sentence, words", [

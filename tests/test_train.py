@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from nlp.annotation.examples import Example
-from nlp.components.themes import ThemeDecider, decide, theme_metrics
-from nlp.training.evaluate import entity_metrics, score
+from nlp.components.themes import ThemeDecider, decide
+from nlp.metrics import entity_metrics, theme_metrics
+from nlp.training.evaluate import score
 from nlp.model import ModelError, load_pipeline
 from nlp.training.train import train
 from tests.conftest import ROOT
@@ -35,37 +36,40 @@ def write_export(path, per_template=12):
 
 
 SMALL = {"nlp.tokenizer.segmenter": "char", "training.max_epochs": 4, "training.eval_frequency": 20,
-         "components.sk_themes.min_df": 1}
+         "components.sk_themes.min_df": 1, "components.crf_entities.max_iterations": 50}
 
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train")
     data = write_export(tmp / "export.jsonl")
-    metrics = train(ROOT / "configs" / "default.cfg", tmp / "model", overrides={**SMALL, "paths.annotations": str(data)},
-                    quiet=True)
-    return tmp / "model", data, metrics
+    provenance = train(ROOT / "configs" / "default.cfg", tmp / "model",
+                       overrides={**SMALL, "paths.annotations": str(data), "paths.test_fold": 0}, quiet=True)
+    return tmp / "model", data, provenance
 
 
 def test_training_writes_a_model_with_its_provenance(small_model):
-    model, data, metrics = small_model
+    model, data, provenance = small_model
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))["policy_nlp"]
     assert meta["data"]["path"] == str(data) and meta["data"]["records"] == 60
-    assert meta["data"]["train"] + meta["data"]["dev"] == 60
-    assert meta["config"].endswith("configs/default.cfg")
-    assert set(meta["thresholds"]) <= {"ip", "incubator", "agritech", "sci_finance"}
-    assert metrics["themes"]["macro_f"] > 0.8      # five templates, easy to tell apart
+    assert meta["data"]["train"] == 48 and meta["data"]["dev"] == 0      # fold 0 held out, no dev fold
+    assert meta["train_groups"] == [f"r{i}" for i in range(12) if i % 5] and meta["dev_groups"] == []
+    assert meta["config"].endswith("configs/default.cfg") and meta["data"]["sha256"]
+    assert set(meta["thresholds"]) == {"ip", "incubator", "agritech", "sci_finance"}
     nlp = load_pipeline(model)
     doc = nlp("全年专利授权量达到999件，新增知识产权示范企业9家。")
     assert doc._.themes == ["ip"]
-    assert abs(sum(doc.cats.values()) - doc.cats["ip"]) < sum(doc.cats.values())
+    assert doc.cats["ip"] > max(p for label, p in doc.cats.items() if label != "ip")
+    assert [(e.text, e.label_) for e in doc.ents] == [("知识产权示范企业", "PROGRAM")]
 
 
-def test_same_data_config_and_seed_give_the_same_scores(small_model, tmp_path):
-    model, data, metrics = small_model
-    again = train(ROOT / "configs" / "default.cfg", tmp_path / "again", overrides={**SMALL, "paths.annotations": str(data)},
-                  quiet=True)
-    assert again == metrics
+def test_same_data_config_and_seed_give_the_same_model(small_model, tmp_path):
+    model, data, provenance = small_model
+    again = train(ROOT / "configs" / "default.cfg", tmp_path / "again",
+                  overrides={**SMALL, "paths.annotations": str(data), "paths.test_fold": 0}, quiet=True)
+    for part in ("sk_themes/weights.npz", "crf_entities/model.crfsuite", "theme_decider/thresholds.json"):
+        assert (tmp_path / "again" / part).read_bytes() == (model / part).read_bytes(), part
+    assert again["thresholds"] == provenance["thresholds"]
 
 
 def test_a_tampered_model_file_is_refused(small_model, tmp_path):
@@ -82,16 +86,28 @@ def test_a_tampered_model_file_is_refused(small_model, tmp_path):
         load_pipeline(model)
 
 
-def test_evaluate_command_writes_json(small_model, tmp_path):
+def test_evaluate_scores_only_groups_the_model_never_saw(small_model, tmp_path, capsys):
     from nlp.cli import main
 
     model, data, _ = small_model
     out = tmp_path / "scores.json"
     assert main(["evaluate", str(model), str(data), "--output", str(out)]) == 0
-    scores = json.loads(out.read_text(encoding="utf-8"))
-    assert set(scores["themes"]["per_theme"]["ip"]) == {"p", "r", "f", "support"}
-    assert scores["n"] < 60           # the reports it was trained on are left out
+    scores = json.loads(out.read_text(encoding="utf-8"))["annotations.held_out"]
+    assert scores["n"] == 12          # fold 0 only: the 48 paragraphs it trained on are left out
+    assert "48 of 60 paragraphs come from report groups the model trained on" in capsys.readouterr().err
+    ip = scores["themes"]["per_theme"]["ip"]
+    assert ip["tp"] + ip["fn"] == ip["support"] == 3
     assert set(scores["entities"]["per_label"]) == {"ORG", "PROGRAM", "POLICY"}
+
+
+def test_evaluate_refuses_data_the_model_trained_on(tmp_path, capsys):
+    from nlp.cli import main
+
+    data = write_export(tmp_path / "export.jsonl")
+    train(ROOT / "configs" / "default.cfg", tmp_path / "all", overrides={**SMALL, "paths.annotations": str(data)},
+          quiet=True)
+    assert main(["evaluate", str(tmp_path / "all"), str(data)]) == 1
+    assert "nothing left to score" in capsys.readouterr().err
 
 
 def test_theme_metrics_on_a_hand_computed_case():
@@ -99,7 +115,7 @@ def test_theme_metrics_on_a_hand_computed_case():
     pred = [["ip"], ["policy"], ["ip"], ["policy"]]
     m = theme_metrics(gold, pred, ["ip", "policy", "other", "talent"])
     # ip: tp 1, fp 1, fn 1 -> P .5 R .5 F .5; policy: tp 2 -> 1.0; other: fn 1 -> 0; talent: no support
-    assert m["per_theme"]["ip"] == {"p": 0.5, "r": 0.5, "f": 0.5, "support": 2}
+    assert m["per_theme"]["ip"] == {"p": 0.5, "r": 0.5, "f": 0.5, "support": 2, "tp": 1, "fp": 1, "fn": 1}
     assert m["per_theme"]["policy"]["f"] == 1.0 and m["per_theme"]["other"]["f"] == 0.0
     assert m["per_theme"]["talent"]["support"] == 0
     assert m["macro_f"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
@@ -110,7 +126,8 @@ def test_entity_metrics_need_exact_spans():
     gold = [[(0, 4, "ORG"), (5, 9, "PROGRAM")]]
     pred = [[(0, 4, "ORG"), (5, 8, "PROGRAM"), (10, 12, "ORG")]]
     m = entity_metrics(gold, pred, ["ORG", "PROGRAM", "POLICY"])
-    assert m["per_label"]["ORG"] == {"p": 0.5, "r": 1.0, "f": pytest.approx(2 / 3), "support": 1}
+    assert m["per_label"]["ORG"] == {"p": 0.5, "r": 1.0, "f": pytest.approx(2 / 3), "support": 1,
+                                     "tp": 1, "fp": 1, "fn": 0}
     assert m["per_label"]["PROGRAM"]["f"] == 0.0
     assert m["micro_p"] == pytest.approx(1 / 3) and m["micro_r"] == 0.5
 
@@ -126,11 +143,36 @@ def test_threshold_tuning_and_exclusive_other():
     decider = ThemeDecider(exclusive=["other"])
     scores = np.array([[0.9, 0.2], [0.35, 0.1], [0.3, 0.6], [0.1, 0.05]])
     gold = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
-    thresholds = decider.tune(scores, gold, ["ip", "talent"])
+    thresholds = decider.tune(scores, gold, ["ip", "talent"])["thresholds"]
     assert 0.1 < thresholds["ip"] <= 0.35       # catches 0.35 and 0.9, not 0.3
     assert 0.1 < thresholds["talent"] <= 0.6
     assert decide({"ip": 0.36, "talent": 0.0, "other": 0.99}, thresholds, 0.5, ["other"]) == ["ip"]
     assert decide({"ip": 0.01, "talent": 0.01, "other": 0.2}, thresholds, 0.5, ["other"]) == ["other"]
+
+
+def test_other_only_when_no_theme_is_likely():
+    thresholds = {"ip": 0.6, "talent": 0.6}
+    # nothing passes its threshold: the likeliest theme if it reaches the bound, else other
+    assert decide({"ip": 0.45, "talent": 0.2}, thresholds, 0.5, ["other"], other_bound=0.4) == ["ip"]
+    assert decide({"ip": 0.35, "talent": 0.2}, thresholds, 0.5, ["other"], other_bound=0.4) == ["other"]
+
+
+def test_the_bound_is_tuned_on_out_of_fold_scores():
+    decider = ThemeDecider(exclusive=["other"])
+    # paragraphs whose true theme scores 0.3-0.4 (below any F1-best threshold of 0.45+) and
+    # true `other` paragraphs whose best theme scores under 0.2: a bound between them wins
+    scores = np.array([[0.9, 0.1], [0.35, 0.1], [0.1, 0.38], [0.1, 0.85], [0.15, 0.1], [0.1, 0.12]])
+    gold = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 0], [0, 0]])
+    tuned = decider.tune(scores, gold, ["ip", "talent"])
+    assert 0.15 < tuned["other_bound"] <= 0.35
+
+
+def test_decider_is_tuned_at_initialize_from_the_scorer_out_of_fold_scores(small_model):
+    model, _, provenance = small_model
+    nlp = load_pipeline(model)
+    decider = nlp.get_pipe("theme_decider")
+    assert decider.thresholds == provenance["thresholds"] and decider.other_bound == provenance["other_bound"]
+
 
 
 def test_spacy_train_accepts_the_config(tmp_path):
@@ -157,17 +199,20 @@ def test_crossval_holds_out_each_fold(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cv, "train", spy)
     result = cv.crossval(ROOT / "configs" / "default.cfg", folds=5,
-                         overrides={**SMALL, "training.max_epochs": 2, "paths.annotations": str(data)}, real=False)
-    assert seen == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)]
+                         overrides={**SMALL, "paths.annotations": str(data)}, real_dev=False)
+    assert seen == [(0, -1), (1, -1), (2, -1), (3, -1), (4, -1)]     # no dev fold: nothing tuned on a test fold
     assert len(result["per_fold"]) == 5
-    assert sum(fold["n"] for fold in result["per_fold"]) == 60      # every paragraph tested exactly once
-    summary = result["summary"]["themes.macro_f"]
-    folds = [fold["themes"]["macro_f"] for fold in result["per_fold"]]
+    assert sum(fold["corpus"]["n"] for fold in result["per_fold"]) == 60      # every paragraph tested exactly once
+    summary = result["summary"]["corpus"]["folds"]["themes.macro_f"]
+    folds = [fold["corpus"]["themes"]["macro_f"] for fold in result["per_fold"]]
     assert summary["mean"] == pytest.approx(np.mean(folds)) and summary["std"] == pytest.approx(np.std(folds))
+    pooled = result["summary"]["corpus"]["pooled"]["themes"]["per_label"]["ip"]
+    assert pooled["tp"] == sum(f["corpus"]["themes"]["per_label"]["ip"]["tp"] for f in result["per_fold"])
+    assert result["data"]["sha256"] and "config_text" in result
 
 
 def test_gazetteer_keeps_only_names_marked_wherever_they_occur(tmp_path):
-    from nlp.components.gazetteer import gazetteer_patterns
+    from nlp.training.gazetteer import gazetteer_patterns
 
     rows = [
         {"text": "福州大学与xx市科技局合作。", "cats": ["cooperation"], "entities": [[0, 4, "ORG"], [5, 11, "ORG"]]},

@@ -17,20 +17,9 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Iterable, Optional
 
+from ..metrics import cohen_kappa
+
 Records = dict[str, dict[int, dict]]
-
-
-def cohen_kappa(a: list[bool], b: list[bool]) -> Optional[float]:
-    """Cohen's kappa of two yes/no label sequences; None when chance agreement is total."""
-    n = len(a)
-    if n == 0 or n != len(b):
-        return None
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    pa, pb = sum(a) / n, sum(b) / n
-    expected = pa * pb + (1 - pa) * (1 - pb)
-    if expected >= 1.0:
-        return None
-    return (observed - expected) / (1 - expected)
 
 
 def krippendorff_alpha(units: Iterable[list]) -> Optional[float]:

@@ -166,3 +166,38 @@ def read_examples(path: Union[str, Path], labels: Optional[LabelConfig] = None) 
 def iter_records(examples: list[Example]) -> Iterator[str]:
     for example in examples:
         yield json.dumps(example.to_record(), ensure_ascii=False)
+
+
+def mark_names(text: str, names: list) -> list[list]:
+    """Offsets of names listed by reading: ``[surface, LABEL]`` marks the surface wherever it
+    occurs, ``[surface, LABEL, [k, …]]`` only its k-th occurrences (0-based, counting every
+    occurrence left to right), ``[surface, LABEL, start]`` the one at that offset. Longer
+    surfaces are placed first; a place already taken by a longer name is skipped, so no two
+    spans overlap. Outer 《》 or quotes are dropped."""
+    taken = [False] * len(text)
+    out = []
+    for item in sorted(names, key=lambda n: -len(n[0].strip())):
+        surface, label = item[0].strip(), item[1]
+        if len(item) > 2 and isinstance(item[2], int):
+            start = item[2]
+            if text[start:start + len(item[0])] != item[0]:
+                raise ValueError(f"{item[0]!r} does not occur at {start}")
+            if not any(taken[start:start + len(item[0])]):
+                out.append([start, start + len(item[0]), label])
+                taken[start:start + len(item[0])] = [True] * len(item[0])
+            continue
+        if len(surface) > 2 and (surface[0], surface[-1]) in _WRAPPERS:
+            surface = surface[1:-1]
+        if not surface or surface not in text:
+            raise ValueError(f"{item[0]!r} does not occur in the text")
+        starts, at = [], text.find(surface)
+        while at >= 0:
+            starts.append(at)
+            at = text.find(surface, at + 1)
+        wanted = set(item[2]) if len(item) > 2 and item[2] is not None else None
+        for k, start in enumerate(starts):
+            end = start + len(surface)
+            if (wanted is None or k in wanted) and not any(taken[start:end]):
+                out.append([start, end, label])
+                taken[start:end] = [True] * (end - start)
+    return sorted(out)

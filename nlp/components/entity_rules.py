@@ -1,74 +1,122 @@
-"""``entity_rules``: regex rules for the entities that rules find better than a statistical model.
+"""``entity_rules``: the rules of the annotation guide that a statistical model gets wrong.
 
-- POLICY: a title inside 《》 whose last word names a document kind (办法, 意见, 规划, 通知 …).
-  Titles of books, reports and projects end otherwise and are left alone.
-- PROGRAM: a quoted name followed by, or ending in, a programme word: ``“双倍增”计划`` keeps its
-  inner quotes; ``“蓝火计划”`` becomes ``蓝火计划`` (the guide's rule on outer quotes).
+Placed after the entity recogniser; each rule says what a stretch of text is, and its span
+replaces the model's spans it overlaps (``overwrite_ents``), except the bare-name rule, which
+only fills gaps.
 
-Placed after ``ner``: a rule span replaces the statistical spans it overlaps.
+- 《》: a title whose last word names a document kind (办法, 意见, 规划, 法 …) is POLICY; a
+  newspaper, journal or website (…报, …杂志, …网) is ORG; any other title (an article, report,
+  speech or book) is no entity, so a model's span over it is removed.
+- Laws and named plans without 《》: the laws of ``laws`` (with or without 中华人民共和国) and
+  five-year plans (“十四五”规划, 科技创新“十四五”规划) are POLICY.
+- A quoted name followed by, or ending in, a programme word is PROGRAM: ``“双倍增”计划`` keeps
+  its inner quotes; ``“蓝火计划”`` becomes ``蓝火计划`` (outer quotes are dropped).
+- Bare body names (科技局, 局党组, 科协 …) are ORG where the model left them out, unless the
+  text makes them plural or generic (各级科协, 本局, 科技部门).
 """
-
 import re
-from typing import Iterable
+from typing import Callable, Iterable, Optional
 
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example
-from spacy.util import filter_spans
 
-from ..segmenter.tokenizer import doc_text
+from ..segmenter.tokenizer import doc_norm_text
+from .crf_entities import set_char_ents
 
 DEFAULT_CONFIG = {
     "policy_heads": ["办法", "条例", "规定", "意见", "方案", "规划", "纲要", "通知", "决定", "细则", "措施",
                      "政策", "法", "计划", "要点", "制度", "标准", "指引", "指南", "实施意见", "若干规定", "公告",
-                     "规则", "批复", "通告", "战略"],
+                     "规则", "批复", "通告", "目录", "章程"],
+    "media_heads": ["报", "日报", "晚报", "杂志", "学报", "周刊", "网", "电视台", "频道", "新闻联播"],
     "program_heads": ["计划", "工程", "行动", "专项", "基金", "大赛", "竞赛", "活动周", "活动月", "科技周", "示范城市",
                       "示范区", "示范市", "示范县", "先进市", "先进县", "试点", "改革", "称号", "奖"],
+    "laws": ["科学技术进步法", "促进科技成果转化法", "科学技术普及法", "科普法", "专利法", "种子法", "商标法", "著作权法",
+             "农业技术推广法", "中小企业促进法", "标准化法", "行政许可法", "反不正当竞争法", "知识产权法", "网络安全法",
+             "安全生产法", "保守国家秘密法", "公务员法", "预算法", "宪法", "党章"],
+    "bare_names": ["科技局", "局党组", "党组", "科协", "省厅", "市局", "县局", "科技部", "省科技厅", "市科技局", "县科技局",
+                   "区科技局", "县委", "市委", "区委", "省委", "县政府", "市政府", "区政府", "省政府", "人大", "政协", "党中央",
+                   "国务院", "管委会", "纪委", "科特办"],
     "overwrite_ents": True,
 }
+# A bare name stands alone: what comes before it is not a character of a longer name (it may
+# be a connective, punctuation, or a place level that the name takes with it), nor a word that
+# makes it plural or generic (各, 我, 本, 上级 …); what follows does not make it another word.
+_BEFORE_A_BODY = set("和与及同由在对向经从跟为把被将是的、,;:。(“《 ")
+_NOT_A_BODY_AFTER = set("门长")
 
 
-@Language.factory("entity_rules", default_config=DEFAULT_CONFIG,
+@Language.factory("entity_rules", assigns=["doc.ents"], requires=[], default_config=DEFAULT_CONFIG,
                   default_score_weights={"ents_f": None, "ents_p": None, "ents_r": None})
-def make_entity_rules(nlp: Language, name: str, policy_heads: list[str], program_heads: list[str],
+def make_entity_rules(nlp: Language, name: str, policy_heads: list[str], media_heads: list[str],
+                      program_heads: list[str], laws: list[str], bare_names: list[str],
                       overwrite_ents: bool) -> "EntityRules":
-    return EntityRules(name, policy_heads=policy_heads, program_heads=program_heads, overwrite_ents=overwrite_ents)
+    return EntityRules(name, policy_heads=policy_heads, media_heads=media_heads, program_heads=program_heads,
+                       laws=laws, bare_names=bare_names, overwrite_ents=overwrite_ents)
+
+
+def _alternatives(words: Iterable[str]) -> str:
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
 
 
 class EntityRules:
     def __init__(self, name: str, *, policy_heads: Iterable[str], program_heads: Iterable[str],
-                 overwrite_ents: bool = True):
+                 media_heads: Iterable[str] = (), laws: Iterable[str] = (), bare_names: Iterable[str] = (),
+                 overwrite_ents: bool = True, scorer: Optional[Callable] = None):
         self.name = name
         self.overwrite_ents = overwrite_ents
-        # (?:\(试行\)) etc.: a trailing parenthesised qualifier belongs to the title
-        qualifier = r"(?:[(（][^()（）《》]{1,8}[)）])?"
-        policy = "|".join(sorted(map(re.escape, policy_heads), key=len, reverse=True))
-        program = "|".join(sorted(map(re.escape, program_heads), key=len, reverse=True))
-        self._policy = re.compile(rf"《([^《》\n]{{2,80}}?(?:{policy}){qualifier})》")
+        # a trailing parenthesised qualifier belongs to the title: 办法(试行); text is folded, so ( not （
+        qualifier = r"(?:\([^()《》]{1,8}\))?"
+        policy, program = _alternatives(policy_heads), _alternatives(program_heads)
+        self._title = re.compile(r"《([^《》\n]{2,80})》")
+        self._policy_title = re.compile(rf"(?:{policy}){qualifier}$")
+        self._media_title = re.compile(rf"(?:{_alternatives(media_heads)})$") if media_heads else None
         self._quoted_program = re.compile(rf"“([^“”\n]{{2,30}}?(?:{program}))”")
         self._inner_quoted_program = re.compile(rf"“[^“”\n]{{1,20}}”(?:{program})")
+        self._law = re.compile(rf"(?:中华人民共和国)?(?:{_alternatives(laws)})") if laws else None
+        self._plan = re.compile(r"(?:科技创新|科学技术|科技发展|科技事业|科技)?“?十[一二三四五六]五”?"
+                                r"(?:科技创新|科技发展|科技事业|科技)?(?:发展)?规划")
+        self._bare = re.compile(rf"[省市县区]?(?:{_alternatives(bare_names)})") if bare_names else None
 
-    def find(self, text: str) -> list[tuple[int, int, str]]:
-        found = [(m.start(1), m.end(1), "POLICY") for m in self._policy.finditer(text)]
+    def find(self, text: str) -> tuple[list[tuple[int, int, str]], list[tuple[int, int]]]:
+        """(spans to set, stretches where no entity may stand) in the folded ``text``."""
+        found, blocked = [], []
+        for m in self._title.finditer(text):
+            title = m.group(1)
+            if self._policy_title.search(title):
+                found.append((m.start(1), m.end(1), "POLICY"))
+            elif self._media_title is not None and self._media_title.search(title):
+                found.append((m.start(1), m.end(1), "ORG"))
+            else:
+                blocked.append((m.start(1), m.end(1)))
+        outside = lambda s, e: not any(a <= s and e <= b for a, b in blocked + [(x, y) for x, y, _ in found])
+        for pattern in (self._law, self._plan):
+            if pattern is not None:
+                found += [(m.start(), m.end(), "POLICY") for m in pattern.finditer(text) if outside(m.start(), m.end())]
         found += [(m.start(1), m.end(1), "PROGRAM") for m in self._quoted_program.finditer(text)]
         found += [(m.start(), m.end(), "PROGRAM") for m in self._inner_quoted_program.finditer(text)]
-        return found
+        return _longest_first(found), blocked
+
+    def bare(self, text: str) -> list[tuple[int, int, str]]:
+        if self._bare is None:
+            return []
+        return [(m.start(), m.end(), "ORG") for m in self._bare.finditer(text)
+                if (m.start() == 0 or text[m.start() - 1] in _BEFORE_A_BODY)
+                and not (m.end() < len(text) and text[m.end()] in _NOT_A_BODY_AFTER)]
 
     def __call__(self, doc: Doc) -> Doc:
-        spans = []
-        for start, end, label in self.find(doc_text(doc)):
-            span = doc.char_span(start, end, label=label, alignment_mode="contract")
-            if span is not None and len(span):
-                spans.append(span)
-        if not spans:
-            return doc
-        rules = filter_spans(spans)
+        text = doc_norm_text(doc)
+        rules, blocked = self.find(text)
+        model = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        overlaps = lambda s, e, spans: any(a < e and s < b for a, b, *_ in spans)
+        model = [m for m in model if not any(a <= m[0] and m[1] <= b for a, b in blocked)]
         if self.overwrite_ents:
-            kept = [e for e in doc.ents if not any(e.start < r.end and r.start < e.end for r in rules)]
+            kept = [m for m in model if not overlaps(m[0], m[1], rules)] + rules
         else:
-            kept = list(doc.ents)
-            rules = [r for r in rules if not any(e.start < r.end and r.start < e.end for e in kept)]
-        doc.ents = sorted(kept + rules, key=lambda s: s.start)
+            kept = model + [r for r in rules if not overlaps(r[0], r[1], model)]
+        kept += [b for b in self.bare(text) if not overlaps(b[0], b[1], kept + [(a, b_, "") for a, b_ in blocked])]
+        if sorted(kept) != sorted((e.start_char, e.end_char, e.label_) for e in doc.ents):
+            set_char_ents(doc, sorted(kept))
         return doc
 
     def score(self, examples: Iterable[Example], **kwargs) -> dict:
@@ -81,3 +129,12 @@ class EntityRules:
 
     def from_disk(self, path, *, exclude=tuple()) -> "EntityRules":
         return self
+
+
+def _longest_first(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Non-overlapping spans, longer ones winning."""
+    taken: list[tuple[int, int, str]] = []
+    for span in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
+        if not any(a < span[1] and span[0] < b for a, b, _ in taken):
+            taken.append(span)
+    return sorted(taken)

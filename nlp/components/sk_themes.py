@@ -1,31 +1,37 @@
 """``sk_themes``: a scikit-learn linear multi-label theme classifier as a spaCy component.
 
-Word n-grams (from the pipeline's tokenizer: pkuseg words or characters) and character
-n-grams, tf-idf weighted; one logistic regression per theme (one-vs-rest), with Platt
-(sigmoid) calibration fitted on cross-validated scores so the probabilities mean something.
-It is fitted once, in ``initialize``, on the training examples; ``update`` does nothing.
+Word n-grams (the pipeline's tokens: pkuseg words or characters) and character n-grams of the
+folded text, tf-idf weighted (sublinear tf, smoothed idf, l2 rows); one class-weighted linear model per theme
+(logistic regression, or a linear SVM: ``estimator`` in the config). Training also predicts every training paragraph out of fold (grouped by
+source report, so a paragraph is scored by a model that saw nothing of its report) and fits a
+Platt sigmoid on those scores: ``doc.cats`` are calibrated probabilities, and the out-of-fold
+probabilities (``oof_scores``) are what ``theme_decider`` tunes its thresholds on.
+It is fitted once, in ``initialize``; spaCy's training loop has nothing to update.
 
-Saved as arrays (``.npz``, loaded with ``allow_pickle=False``) and JSON: loading a model
-never runs code from a file.
+Saved as arrays (``.npz``, loaded with ``allow_pickle=False``) and JSON: loading a model never
+runs code from a file. scikit-learn is used through its public API only: the vocabularies are
+handed to ``CountVectorizer(vocabulary=…)`` and the weights are plain arrays.
 """
-
 import json
-from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 from scipy import sparse
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+from sklearn.model_selection import GroupKFold, KFold
+from sklearn.preprocessing import normalize
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
+from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import ensure_path
 
-from ..segmenter.tokenizer import doc_text, doc_words
+from ..segmenter.tokenizer import doc_norm_text, doc_words
 from .themes import score_themes
+
+GROUP_KEY = "policy_nlp.group"
 
 DEFAULT_CONFIG = {
     "labels": None,
@@ -34,33 +40,41 @@ DEFAULT_CONFIG = {
     "min_df": 2,
     "max_features": 60000,
     "C": 8.0,
-    "calibration_folds": 3,
+    "estimator": "logistic",
+    "class_weight": "balanced",
+    "oof_folds": 5,
     "seed": 0,
+    "scorer": {"@scorers": "policy_nlp.themes_scorer.v1", "prefix": "sk_themes"},
 }
 
 
-@Language.factory("sk_themes", default_config=DEFAULT_CONFIG, default_score_weights={"sk_themes_macro_f": 0.0})
+@Language.factory("sk_themes", assigns=["doc.cats"], requires=[], default_config=DEFAULT_CONFIG,
+                  default_score_weights={"sk_themes_macro_f": 0.0, "sk_themes_micro_f": 0.0})
 def make_sk_themes(nlp: Language, name: str, labels: Optional[list[str]], word_ngrams: list[int],
-                   char_ngrams: list[int], min_df: int, max_features: int, C: float,
-                   calibration_folds: int, seed: int) -> "SkThemes":
-    return SkThemes(nlp.vocab, name, labels=labels, word_ngrams=tuple(word_ngrams),
-                    char_ngrams=tuple(char_ngrams), min_df=min_df, max_features=max_features, C=C,
-                    calibration_folds=calibration_folds, seed=seed)
+                   char_ngrams: list[int], min_df: int, max_features: int, C: float, estimator: str,
+                   class_weight: Optional[str], oof_folds: int, seed: int, scorer: Optional[Callable]) -> "SkThemes":
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"[{name}] estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
+    return SkThemes(nlp.vocab, name, labels=labels, word_ngrams=tuple(word_ngrams), char_ngrams=tuple(char_ngrams),
+                    min_df=min_df, max_features=max_features, C=C, estimator=estimator, class_weight=class_weight,
+                    oof_folds=oof_folds, seed=seed, scorer=scorer)
 
 
-class SkThemes(TrainablePipe):
+class SkThemes(Pipe):
     def __init__(self, vocab, name: str = "sk_themes", *, labels: Optional[list[str]] = None,
                  word_ngrams=(1, 2), char_ngrams=(1, 3), min_df: int = 2, max_features: int = 60000,
-                 C: float = 8.0, calibration_folds: int = 3, seed: int = 0):
+                 C: float = 8.0, estimator: str = "logistic", class_weight: Optional[str] = "balanced",
+                 oof_folds: int = 5, seed: int = 0, scorer: Optional[Callable] = None):
         self.vocab = vocab
         self.name = name
-        self.model = None   # no thinc model: the weights live in the arrays below
+        self.scorer = scorer
         self.cfg = {"labels": list(labels or []), "word_ngrams": list(word_ngrams),
                     "char_ngrams": list(char_ngrams), "min_df": min_df, "max_features": max_features,
-                    "C": C, "calibration_folds": calibration_folds, "seed": seed}
-        self._words: Optional[TfidfVectorizer] = None
-        self._chars: Optional[TfidfVectorizer] = None
-        self._coef = self._intercept = self._calib_a = self._calib_b = None
+                    "C": C, "estimator": estimator, "class_weight": class_weight, "oof_folds": oof_folds, "seed": seed}
+        self.vocabularies: Optional[tuple[dict, dict]] = None
+        self.idf = self.coef = self.intercept = self.calib_a = self.calib_b = None
+        self.oof_scores: Optional[np.ndarray] = None   # training paragraphs' out-of-fold probabilities
+        self.oof_gold: Optional[np.ndarray] = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -72,29 +86,46 @@ class SkThemes(TrainablePipe):
         self.cfg["labels"].append(label)
         return 1
 
-    # -- fitting ---------------------------------------------------------------------------
-    def _vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
-        common = dict(min_df=self.cfg["min_df"], sublinear_tf=True, dtype=np.float32,
-                      max_features=self.cfg["max_features"])
-        words = TfidfVectorizer(analyzer=_identity, ngram_range=(1, 1), **common)
-        chars = TfidfVectorizer(analyzer="char", ngram_range=tuple(self.cfg["char_ngrams"]), lowercase=True, **common)
-        return words, chars
-
+    # -- features --------------------------------------------------------------------------
     def _word_ngrams(self, doc: Doc) -> list[str]:
         words = doc_words(doc)
         low, high = self.cfg["word_ngrams"]
         return [" ".join(words[i:i + n]) for n in range(low, high + 1) for i in range(len(words) - n + 1)]
 
-    def _features(self, docs: list[Doc]) -> sparse.csr_matrix:
-        return sparse.hstack([self._words.transform([self._word_ngrams(d) for d in docs]),
-                              self._chars.transform([doc_text(d) for d in docs])]).tocsr()
+    def _counters(self, vocabularies=(None, None)) -> tuple[CountVectorizer, CountVectorizer]:
+        words_vocab, chars_vocab = vocabularies
+        fitting = words_vocab is None
+        common = dict(dtype=np.float32, min_df=self.cfg["min_df"] if fitting else 1,
+                      max_features=self.cfg["max_features"] if fitting else None)
+        words = CountVectorizer(analyzer=_identity, vocabulary=words_vocab, **common)
+        chars = CountVectorizer(analyzer="char", ngram_range=tuple(self.cfg["char_ngrams"]), lowercase=True,
+                                vocabulary=chars_vocab, **common)
+        return words, chars
 
+    def _counts(self, docs: list[Doc], fit: bool = False) -> sparse.csr_matrix:
+        word_input = [self._word_ngrams(d) for d in docs]
+        char_input = [doc_norm_text(d) for d in docs]
+        if fit:
+            words, chars = self._counters()
+            counts = sparse.hstack([words.fit_transform(word_input), chars.fit_transform(char_input)]).tocsr()
+            self.vocabularies = ({k: int(v) for k, v in words.vocabulary_.items()},
+                                 {k: int(v) for k, v in chars.vocabulary_.items()})
+            self._vectorizers = (words, chars)
+            return counts
+        words, chars = self._vectorizers
+        return sparse.hstack([words.transform(word_input), chars.transform(char_input)]).tocsr()
+
+    def _tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        X = counts.copy()
+        X.data = 1.0 + np.log(X.data)
+        return normalize(X @ sparse.diags(self.idf), copy=False)
+
+    # -- fitting ---------------------------------------------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
                    labels: Optional[list[str]] = None) -> None:
         examples = list(get_examples())
-        if labels:
-            for label in labels:
-                self.add_label(label)
+        for label in labels or []:
+            self.add_label(label)
         for example in examples:
             for label in example.reference.cats:
                 self.add_label(label)
@@ -103,58 +134,56 @@ class SkThemes(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         y = np.array([[eg.reference.cats.get(label, 0.0) >= 0.5 for label in self.labels] for eg in examples],
                      dtype=np.int8)
-        self._words, self._chars = self._vectorizers()
-        X = sparse.hstack([self._words.fit_transform([self._word_ngrams(d) for d in docs]),
-                           self._chars.fit_transform([doc_text(d) for d in docs])]).tocsr()
-        n_labels, n_features = len(self.labels), X.shape[1]
-        self._coef = np.zeros((n_labels, n_features), dtype=np.float32)
-        self._intercept = np.zeros(n_labels, dtype=np.float32)
-        self._calib_a = np.full(n_labels, -1.0, dtype=np.float32)
-        self._calib_b = np.zeros(n_labels, dtype=np.float32)
+        counts = self._counts(docs, fit=True)
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        self.idf = (np.log((1 + len(docs)) / (1 + df)) + 1.0).astype(np.float32)
+        X = self._tfidf(counts)
+        groups = [eg.reference.user_data.get(GROUP_KEY) or f"#{i}" for i, eg in enumerate(examples)]
+        decision_oof = self._out_of_fold(X, y, groups)
+        n_labels = len(self.labels)
+        self.coef = np.zeros((n_labels, X.shape[1]), dtype=np.float32)
+        self.intercept = np.zeros(n_labels, dtype=np.float32)
+        self.calib_a = np.ones(n_labels, dtype=np.float32)
+        self.calib_b = np.zeros(n_labels, dtype=np.float32)
         for j in range(n_labels):
-            positives = int(y[:, j].sum())
-            if positives == 0 or positives == len(y):
-                # constant label: a constant probability, placed in the intercept
-                rate = (positives + 0.5) / (len(y) + 1.0)
-                self._intercept[j] = np.log(rate / (1 - rate))
-                continue
-            base = LogisticRegression(C=self.cfg["C"], class_weight="balanced", max_iter=2000,
-                                      solver="liblinear", random_state=self.cfg["seed"])
-            folds = min(self.cfg["calibration_folds"], positives, len(y) - positives)
-            if folds >= 2:
-                calibrated = CalibratedClassifierCV(base, method="sigmoid", cv=folds, ensemble=False)
-                calibrated.fit(X, y[:, j])
-                fitted = calibrated.calibrated_classifiers_[0]
-                self._coef[j] = fitted.estimator.coef_[0]
-                self._intercept[j] = fitted.estimator.intercept_[0]
-                self._calib_a[j] = fitted.calibrators[0].a_
-                self._calib_b[j] = fitted.calibrators[0].b_
-            else:
-                base.fit(X, y[:, j])
-                self._coef[j] = base.coef_[0]
-                self._intercept[j] = base.intercept_[0]
+            self.coef[j], self.intercept[j] = self._fit_one(X, y[:, j])
+            if 0 < y[:, j].sum() < len(y):
+                platt = LogisticRegression(C=1e4, solver="lbfgs").fit(decision_oof[:, [j]], y[:, j])
+                self.calib_a[j], self.calib_b[j] = platt.coef_[0, 0], platt.intercept_[0]
+        self.oof_scores = _sigmoid(decision_oof * self.calib_a + self.calib_b)
+        self.oof_gold = y
 
-    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None, losses=None) -> dict:
-        # Fitted in initialize; the training loop's updates are for the other components.
-        losses = {} if losses is None else losses
-        losses.setdefault(self.name, 0.0)
-        return losses
+    def _fit_one(self, X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
+        positives = int(y.sum())
+        if positives == 0 or positives == len(y):
+            # a constant label: a constant score, placed in the intercept
+            rate = (positives + 0.5) / (len(y) + 1.0)
+            return np.zeros(X.shape[1], dtype=np.float32), float(np.log(rate / (1 - rate)))
+        make = ESTIMATORS[self.cfg.get("estimator", "logistic")]
+        model = make(self.cfg["C"], self.cfg.get("class_weight", "balanced"), self.cfg["seed"]).fit(X, y)
+        return model.coef_[0], float(model.intercept_[0])
 
-    def get_loss(self, examples, scores):
-        return 0.0, None
-
-    def finish_update(self, sgd) -> None:
-        return None
+    def _out_of_fold(self, X: sparse.csr_matrix, y: np.ndarray, groups: list[str]) -> np.ndarray:
+        """Decision scores of each training paragraph from a model that did not see its report."""
+        folds = min(self.cfg["oof_folds"], len(set(groups)))
+        split = (GroupKFold(n_splits=folds).split(X, y, groups) if folds >= 2
+                 else KFold(n_splits=2, shuffle=True, random_state=self.cfg["seed"]).split(X))
+        out = np.zeros(y.shape, dtype=np.float32)
+        for train_idx, test_idx in split:
+            for j in range(y.shape[1]):
+                coef, intercept = self._fit_one(X[train_idx], y[train_idx, j])
+                out[test_idx, j] = X[test_idx] @ coef + intercept
+        return out
 
     # -- prediction ------------------------------------------------------------------------
     def predict(self, docs: Iterable[Doc]) -> np.ndarray:
         docs = list(docs)
-        if self._coef is None:
+        if self.coef is None:
             raise ValueError(f"[{self.name}] is not initialized: train the pipeline first")
         if not docs:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        decision = np.asarray(self._features(docs) @ self._coef.T) + self._intercept
-        return 1.0 / (1.0 + np.exp(self._calib_a * decision + self._calib_b))
+        decision = np.asarray(self._tfidf(self._counts(docs)) @ self.coef.T) + self.intercept
+        return _sigmoid(decision * self.calib_a + self.calib_b)
 
     def set_annotations(self, docs: Iterable[Doc], scores: np.ndarray) -> None:
         for doc, row in zip(docs, scores):
@@ -176,20 +205,15 @@ class SkThemes(TrainablePipe):
             self.set_annotations(batch, self.predict(batch))
             yield from batch
 
-    def score(self, examples: Iterable[Example], **kwargs) -> dict:
-        return score_themes(examples, self.labels, prefix="sk_themes")
-
     # -- serialization: arrays and JSON, never pickle ---------------------------------------
     def to_disk(self, path, *, exclude=tuple()) -> None:
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
-        meta = {"cfg": self.cfg, "word_vocabulary": None, "char_vocabulary": None}
+        meta = {"cfg": self.cfg, "vocabularies": self.vocabularies}
         arrays = {}
-        if self._coef is not None:
-            meta["word_vocabulary"] = {k: int(v) for k, v in self._words.vocabulary_.items()}
-            meta["char_vocabulary"] = {k: int(v) for k, v in self._chars.vocabulary_.items()}
-            arrays = {"word_idf": self._words.idf_, "char_idf": self._chars.idf_, "coef": self._coef,
-                      "intercept": self._intercept, "calib_a": self._calib_a, "calib_b": self._calib_b}
+        if self.coef is not None:
+            arrays = {"idf": self.idf, "coef": self.coef, "intercept": self.intercept,
+                      "calib_a": self.calib_a, "calib_b": self.calib_b}
         (path / "cfg.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         np.savez_compressed(path / "weights.npz", **arrays)
 
@@ -202,19 +226,29 @@ class SkThemes(TrainablePipe):
                 data = {k: arrays[k] for k in arrays.files}
         except (OSError, ValueError, KeyError) as e:
             raise ValueError(f"[{self.name}] cannot load {path}: {e}") from None
-        if meta["word_vocabulary"] is None:
+        if not meta.get("vocabularies"):
             return self
-        self._words, self._chars = self._vectorizers()
-        for vectorizer, vocabulary, idf in ((self._words, meta["word_vocabulary"], data["word_idf"]),
-                                            (self._chars, meta["char_vocabulary"], data["char_idf"])):
-            vectorizer.vocabulary_ = vocabulary
-            vectorizer.idf_ = idf
-        self._coef, self._intercept = data["coef"], data["intercept"]
-        self._calib_a, self._calib_b = data["calib_a"], data["calib_b"]
-        if self._coef.shape != (len(self.labels), len(meta["word_vocabulary"]) + len(meta["char_vocabulary"])):
-            raise ValueError(f"[{self.name}] {path}: weights do not match the vocabularies (shape {self._coef.shape})")
+        self.vocabularies = tuple(meta["vocabularies"])
+        self._vectorizers = self._counters(self.vocabularies)
+        self.idf, self.coef, self.intercept = data["idf"], data["coef"], data["intercept"]
+        self.calib_a, self.calib_b = data["calib_a"], data["calib_b"]
+        if self.coef.shape != (len(self.labels), sum(len(v) for v in self.vocabularies)):
+            raise ValueError(f"[{self.name}] {path}: weights do not match the vocabularies (shape {self.coef.shape})")
         return self
+
+
+# Linear models whose decision scores the Platt sigmoid turns into probabilities.
+ESTIMATORS = {
+    "logistic": lambda C, class_weight, seed: LogisticRegression(C=C, class_weight=class_weight, max_iter=2000,
+                                                                 solver="liblinear", random_state=seed),
+    "linear_svm": lambda C, class_weight, seed: LinearSVC(C=C, class_weight=class_weight, max_iter=5000,
+                                                          random_state=seed),
+}
 
 
 def _identity(tokens: list[str]) -> list[str]:
     return tokens
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))

@@ -11,11 +11,14 @@ import json
 import re
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import srsly
 
 WHEEL_MODEL_DIR = "pkuseg/models/ctb8/"
+# The one wheel this conversion was written for and checked against (pkuseg 0.0.12 on PyPI).
+WHEEL_SHA256 = "0c54086810c01ce3d20a9ede0b026decad817ef0a1bd771841e46208ef756c50"
 _TEMPLATE_PREFIX = re.compile(r"^\d+\.")
 
 
@@ -30,9 +33,16 @@ def _read(zf: zipfile.ZipFile, name: str) -> str:
         raise ConversionError(f"{zf.filename}: no {WHEEL_MODEL_DIR}{name} in the wheel") from None
 
 
-def convert_wheel(wheel: Path, out_dir: Path) -> dict:
-    """Write ``features.msgpack`` and ``weights.npz`` for spacy-pkuseg into ``out_dir``."""
+def convert_wheel(wheel: Path, out_dir: Path, sha256: Optional[str] = WHEEL_SHA256) -> dict:
+    """Write ``features.msgpack`` and ``weights.npz`` for spacy-pkuseg into ``out_dir``; the wheel
+    must have the SHA-256 given (that of pkuseg 0.0.12; None skips the check)."""
     wheel, out_dir = Path(wheel), Path(out_dir)
+    import hashlib
+
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise ConversionError(f"{wheel}: SHA-256 {digest} is not that of the pkuseg 0.0.12 wheel ({sha256}); "
+                              f"delete it and run `make segmenter` to fetch it again")
     with zipfile.ZipFile(wheel) as zf:
         unigram = {w.strip() for w in _read(zf, "unigram_word.txt").splitlines() if w.strip()}
         bigram = {w.strip() for w in _read(zf, "bigram_word.txt").splitlines() if w.strip()}

@@ -2,8 +2,11 @@
 
 Registered as ``policy_nlp.ChineseTokenizer.v1`` (segmenter ``pkuseg`` or ``char``); a config
 that names ``spacy.zh.ChineseTokenizer`` instead gets stock pkuseg, with the same words.
-The tokenizer also keeps each paragraph's text on its Doc: components that need the text or
-the words read them with ``doc_text`` / ``doc_words`` instead of rebuilding them token by token.
+The tokenizer segments the folded text (``nlp.normalize.fold``: full-width and half-width forms
+made the same), so the words do not depend on how a page wrote its punctuation, while the
+tokens keep the input's own characters. It keeps both texts on the Doc: components read the
+folded text with ``doc_norm_text`` and the words with ``doc_words`` (both folded), instead of
+rebuilding them token by token; offsets are the same in both.
 """
 from __future__ import annotations
 
@@ -16,15 +19,30 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from spacy import util
+
+from ..normalize import fold
 from .fast import accelerate
 
 TEXT_KEY = "policy_nlp.text"
+NORM_KEY = "policy_nlp.norm_text"
 
 
 class FastChineseTokenizer(ChineseTokenizer):
     def __call__(self, text: str) -> Doc:
-        doc = super().__call__(text)
+        norm = fold(text)
+        if self.segmenter == "pkuseg" and self.pkuseg_seg is not None:
+            cut, at = [], 0
+            for word in self.pkuseg_seg.cut(norm):
+                at = norm.find(word, at)
+                cut.append(text[at:at + len(word)])
+                at += len(word)
+            words, spaces = util.get_words_and_spaces(cut, text)
+            doc = Doc(self.vocab, words=words, spaces=spaces)
+        else:
+            doc = super().__call__(text)
         doc.user_data[TEXT_KEY] = text
+        doc.user_data[NORM_KEY] = norm
         return doc
 
     def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *,
@@ -60,8 +78,16 @@ def doc_text(doc: Doc) -> str:
     return doc.text
 
 
+def doc_norm_text(doc: Doc) -> str:
+    """The Doc's text in the folded form every model sees (same length and offsets)."""
+    norm = doc.user_data.get(NORM_KEY)
+    if norm is not None and doc.user_data.get(TEXT_KEY) is not None and len(norm) == len(doc_text(doc)):
+        return norm
+    return fold(doc_text(doc))
+
+
 def doc_words(doc: Doc) -> list[str]:
-    """Token texts, leaving out whitespace tokens."""
-    text = doc_text(doc)
+    """Token texts in the folded form, leaving out whitespace tokens."""
+    text = doc_norm_text(doc)
     words = (text[start:start + length] for start, length in doc.to_array([IDX, LENGTH]).tolist())
     return [w for w in words if not w.isspace()]

@@ -16,9 +16,10 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from spacy.util import filter_spans
 
 from ..annotation.examples import Example as Annotated
+from ..components.crf_entities import set_char_ents
+from ..components.sk_themes import GROUP_KEY
 from ..annotation.examples import read_examples
 from ..labels import load_labels
 
@@ -51,22 +52,16 @@ def make_doc_example(nlp: Language, annotated: Annotated, themes: Iterable[str],
     predicted = nlp.make_doc(annotated.text)
     reference = predicted.copy()
     reference.cats = {theme: float(theme in annotated.cats) for theme in themes}
-    spans = []
-    for start, end, label in annotated.entities:
-        span = reference.char_span(start, end, label=label)
-        if span is None:
-            span = reference.char_span(start, end, label=label, alignment_mode="expand")
-            if stats is not None:
-                stats["misaligned"] += 1
-                stats[f"misaligned_{label}"] += 1
-        elif stats is not None:
-            stats["aligned"] += 1
-        if span is not None:
-            spans.append(span)
-    kept = filter_spans(spans)
+    reference.user_data[GROUP_KEY] = annotated.group
     if stats is not None:
-        stats["overlap_after_widening"] += len(spans) - len(kept)
-    reference.ents = kept
+        for start, end, label in annotated.entities:
+            aligned = predicted.char_span(start, end) is not None
+            stats["aligned" if aligned else "misaligned"] += 1
+            if not aligned:
+                stats[f"misaligned_{label}"] += 1
+    # The reference keeps the exact spans (its tokens are split where a name ends inside a
+    # word); spaCy's Example aligns the two tokenizations for components that need tokens.
+    set_char_ents(reference, [tuple(e) for e in annotated.entities])
     return Example(predicted, reference)
 
 
@@ -86,9 +81,8 @@ def create_doccano_corpus(path: Path, split: str = "all", folds: int = 5, dev_fo
             made.extend(make_doc_example(nlp, annotated, themes, stats) for annotated in chosen)
             read.stats = stats
             if stats["misaligned"]:
-                logger.warning("%s (%s): %d of %d entity spans were off token boundaries and were widened to "
-                               "whole tokens (%d then overlapped and were merged)", path, split, stats["misaligned"],
-                               stats["misaligned"] + stats["aligned"], stats["overlap_after_widening"])
+                logger.info("%s (%s): %d of %d entity spans end inside a pkuseg word (kept exact; the word is split)",
+                            path, split, stats["misaligned"], stats["misaligned"] + stats["aligned"])
         for example in made:
             yield Example(example.predicted.copy(), example.reference)
 

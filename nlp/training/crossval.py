@@ -1,9 +1,10 @@
-"""k-fold cross-validation grouped by source report.
+"""k-fold cross-validation grouped by source report, on the corpus and on the real-text dev set.
 
-Fold k is the test fold: held out of training, threshold tuning and early stopping, which use
-fold k+1 as dev; the other folds train. Paragraphs written from one report share a fold, so
-a model is never scored on a report it has seen. Each fold is also scored on the real
-paragraphs behind its test paragraphs (read from ../shared at run time).
+Fold k is the test fold: held out of training, of threshold tuning and, for gradient-trained
+pipelines, of early stopping (which then uses fold k+1 as dev). Paragraphs re-expressed from
+one report share a fold, and a real line of the real-text dev set is scored only by the model
+whose test fold holds its report: no model is scored on a report it learnt anything from.
+Results keep per-fold and pooled counts, the commit, the data's SHA-256 and the config.
 """
 from __future__ import annotations
 
@@ -17,71 +18,103 @@ import numpy as np
 from spacy.util import load_config
 
 from ..annotation.examples import read_examples
-from .corpus import select
-from .evaluate import predict_examples, real_text_scores, score
-from ..model import load_pipeline
-from .train import train
+from ..metrics import sum_counts
+from .corpus import fold_of, select
+from .evaluate import REAL_DEV, default_shared, predict_examples, score
+from .real_text import load_real_dev
+from .train import git_commit, sha256, split_settings, train
 
 
-def _flatten(result: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in result.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        elif isinstance(value, (int, float)) and key != "n":
-            out[f"{prefix}{key}"] = float(value)
-    return out
+def fold_map(examples, folds: int, seed: int) -> dict[str, int]:
+    return {e.group: fold_of(e, folds, seed) for e in examples}
 
 
-def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, real: bool = True) -> dict:
+def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, real_dev: bool = True,
+             shared: Optional[Path] = None, keep_predictions: bool = False) -> dict:
     overrides = dict(overrides or {})
+    overrides["paths.folds"] = folds
     resolved = load_config(config, overrides=overrides, interpolate=True)
-    examples = read_examples(resolved["paths"]["annotations"])
-    seed = resolved["system"]["seed"]
-    per_fold = []
+    data = Path(resolved["paths"]["annotations"])
+    examples = read_examples(data)
+    split = split_settings(resolved)
+    uses_dev = split["dev_fold"] >= 0
+    groups = fold_map(examples, folds, split["seed"])
+    real = load_real_dev(REAL_DEV, shared or default_shared()) if real_dev else []
+    real_fold = [groups.get(e.group, fold_of(e, folds, split["seed"])) for e in real]
+    per_fold, predictions = [], []
     for k in range(folds):
-        fold_overrides = {**overrides, "paths.test_fold": k, "paths.dev_fold": (k + 1) % folds,
-                          "corpora.train.folds": folds, "corpora.dev.folds": folds}
-        test = select(examples, "test", folds, (k + 1) % folds, seed, test_fold=k)
-        print(f"fold {k + 1}/{folds}: training ({len(test)} test paragraphs held out)", file=sys.stderr)
+        fold_overrides = {**overrides, "paths.test_fold": k, "paths.dev_fold": (k + 1) % folds if uses_dev else -1}
+        test = select(examples, "test", folds, fold_overrides["paths.dev_fold"], split["seed"], test_fold=k)
+        real_test = [e for e, f in zip(real, real_fold) if f == k]
+        print(f"fold {k + 1}/{folds}: training ({len(test)} corpus and {len(real_test)} real paragraphs held out)",
+              file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="policy-nlp-cv-") as tmp:
+            from ..model import load_pipeline
+
             train(config, Path(tmp) / "model", overrides=fold_overrides, quiet=True)
             pipeline = load_pipeline(Path(tmp) / "model")
-            result = score(test, predict_examples(pipeline, [e.text for e in test]))
-            if real:
-                result["real_text"] = real_text_scores(pipeline, test)
+            result = {}
+            for name, chosen in (("corpus", test), ("real_dev", real_test)):
+                if not chosen and name == "real_dev":
+                    continue
+                predicted = predict_examples(pipeline, [e.text for e in chosen])
+                result[name] = score(chosen, predicted)
+                if keep_predictions:
+                    # offsets and labels only: real text stays in ../shared
+                    predictions += [{"set": name, "fold": k, "id": e.id, "doc_id": e.meta.get("doc_id"),
+                                     "line": e.meta.get("line"), "gold": {"cats": e.cats, "entities": e.entities},
+                                     "predicted": {"themes": p["themes"], "scores": p["scores"],
+                                                   "entities": [[x["start"], x["end"], x["label"]] for x in p["entities"]]}}
+                                    for e, p in zip(chosen, predicted)]
         per_fold.append(result)
-        print(f"fold {k + 1}/{folds}: theme macro F1 {result['themes']['macro_f']:.3f}, entity F1 "
-              f"{result['entities']['micro_f']:.3f}" + (f", real-text theme macro F1 "
-              f"{result['real_text']['themes']['macro_f']:.3f}" if real else ""), file=sys.stderr)
-    flat = [_flatten(r) for r in per_fold]
-    for fold in flat:   # a theme or label absent from a test fold has no F1 there: leave it out of the mean
-        for key in [k for k in fold if k.endswith(".support") and fold[k] == 0]:
-            for metric in ("p", "r", "f", "support"):
-                fold.pop(key[:-len("support")] + metric, None)
-    keys = dict.fromkeys(k for fold in flat for k in fold)
-    summary = {key: {"mean": float(np.mean(values)), "std": float(np.std(values)), "folds": len(values)}
-               for key in keys for values in [[f[key] for f in flat if key in f]]}
-    return {"config": str(config), "overrides": {k: str(v) for k, v in overrides.items()}, "folds": folds,
-            "summary": summary, "per_fold": per_fold}
+        print(f"fold {k + 1}/{folds}: " + ", ".join(
+            f"{name}: theme macro F1 {r['themes']['macro_f']:.3f}, entity F1 {r['entities']['micro_f']:.3f}"
+            for name, r in result.items()), file=sys.stderr)
+    summary = {}
+    for name in ("corpus", "real_dev"):
+        results = [r[name] for r in per_fold if name in r]
+        if not results:
+            continue
+        summary[name] = {
+            "pooled": {"themes": sum_counts(r["themes"] for r in results),
+                       "entities": sum_counts(r["entities"] for r in results), "n": sum(r["n"] for r in results)},
+            "folds": {key: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": len(v)} for key, v in {
+                "themes.macro_f": [r["themes"]["macro_f"] for r in results],
+                "themes.micro_f": [r["themes"]["micro_f"] for r in results],
+                "entities.micro_f": [r["entities"]["micro_f"] for r in results],
+                **{f"entities.{label}.f": [r["entities"]["per_label"][label]["f"] for r in results
+                                           if r["entities"]["per_label"][label]["support"]]
+                   for label in results[0]["entities"]["per_label"]}}.items() if v},
+        }
+    return {"config": str(config), "config_text": Path(config).read_text(encoding="utf-8"),
+            "overrides": {k: str(v) for k, v in overrides.items()}, "folds": folds,
+            "commit": git_commit(), "data": {"path": str(data), "sha256": sha256(data), "records": len(examples)},
+            "real_dev": {"path": str(REAL_DEV), "sha256": sha256(REAL_DEV), "records": len(real)} if real_dev else None,
+            "summary": summary, "per_fold": per_fold, **({"predictions": predictions} if keep_predictions else {})}
 
 
 def format_summary(result: dict) -> str:
-    s = result["summary"]
-    lines = [f"{'':<22}{'mean':>8}{'± std':>8}"]
-    pick = [("theme macro F1", "themes.macro_f"), ("theme micro F1", "themes.micro_f")]
-    pick += [(f"  {k[len('themes.per_theme.'):-2]} F1", k) for k in s if k.startswith("themes.per_theme.") and k.endswith(".f")]
-    pick += [("entity F1 (micro)", "entities.micro_f")]
-    pick += [(f"  {k.split('.')[2]} F1", k) for k in s if k.startswith("entities.per_label.") and k.endswith(".f")]
-    pick += [("real-text theme macro F1", "real_text.themes.macro_f"), ("real-text theme micro F1", "real_text.themes.micro_f")]
-    for name, key in pick:
-        if key in s:
-            lines.append(f"{name:<26}{s[key]['mean']:>6.3f}{s[key]['std']:>8.3f}")
+    lines = []
+    for name, s in result["summary"].items():
+        pooled, folds = s["pooled"], s["folds"]
+        lines.append(f"== {name} ({pooled['n']} paragraphs, each scored by the one fold model that never saw its report)")
+        lines.append(f"theme macro F1 {pooled['themes']['macro_f']:.3f} (folds {folds['themes.macro_f']['mean']:.3f} "
+                     f"± {folds['themes.macro_f']['std']:.3f}), micro F1 {pooled['themes']['micro_f']:.3f}")
+        lines.append("  " + ", ".join(f"{label} {m['f']:.2f}" for label, m in pooled["themes"]["per_label"].items()
+                                      if m["support"]))
+        lines.append(f"entity F1 {pooled['entities']['micro_f']:.3f} (folds {folds['entities.micro_f']['mean']:.3f} "
+                     f"± {folds['entities.micro_f']['std']:.3f})")
+        for label, m in pooled["entities"]["per_label"].items():
+            lines.append(f"  {label:<8} P {m['p']:.3f} R {m['r']:.3f} F1 {m['f']:.3f} ({m['support']})")
     return "\n".join(lines)
 
 
-def crossval_command(config: Path, folds: int = 5, output: Optional[Path] = None, overrides: Optional[dict] = None) -> int:
-    result = crossval(config, folds, overrides)
+def crossval_command(config: Path, folds: int = 5, output: Optional[Path] = None, overrides: Optional[dict] = None,
+                     real_dev: bool = True, shared: Optional[Path] = None, predictions: bool = False) -> int:
+    if folds < 2:
+        print("policy-nlp crossval: --folds must be at least 2", file=sys.stderr)
+        return 2
+    result = crossval(config, folds, overrides, real_dev=real_dev, shared=shared, keep_predictions=predictions)
     print(format_summary(result))
     if output:
         from ..io import atomic_write

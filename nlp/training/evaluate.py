@@ -1,35 +1,30 @@
-"""Scores of a trained pipeline on annotated paragraphs, and on the real paragraphs behind them.
+"""Scores of a trained pipeline on held-out annotated paragraphs and on the real-text dev set.
 
-Themes: per-theme precision, recall, F1 and support; micro F1 and macro F1 (over themes with
-support). Entities: per-label P/R/F1 with exact span match (start, end and label).
+Held out means: from a report group the model neither trained on nor tuned on (``meta.json``
+records both). Paragraphs of training groups are never scored; paragraphs of dev groups only
+with ``include_dev``, and then reported apart, as dev figures. Themes: per-theme P/R/F1 with
+counts, micro F1 and macro F1 over the themes with support. Entities: exact spans.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Optional
 
 from spacy.language import Language
 
 from ..annotation.examples import Example, read_examples
-from ..components.themes import prf, theme_metrics
 from ..labels import load_labels
-from .real_text import RealText
+from ..metrics import entity_metrics, theme_metrics
+from .real_text import RealTextMissing, load_real_dev
+
+REAL_DEV = Path("annotations/real_dev.jsonl")
 
 
-def entity_metrics(gold: list[Iterable[tuple]], predicted: list[Iterable[tuple]], labels: Iterable[str]) -> dict:
-    per = {}
-    totals = [0, 0, 0]
-    for label in labels:
-        tp = fp = fn = 0
-        for g, p in zip(gold, predicted):
-            g = {(s, e) for s, e, l in g if l == label}
-            p = {(s, e) for s, e, l in p if l == label}
-            tp, fp, fn = tp + len(g & p), fp + len(p - g), fn + len(g - p)
-        per[label] = {**prf(tp, fp, fn), "support": tp + fn}
-        totals = [totals[0] + tp, totals[1] + fp, totals[2] + fn]
-    return {"per_label": per, **{f"micro_{k}": v for k, v in prf(*totals).items()}}
+def default_shared() -> Path:
+    return Path(os.environ.get("POLICY_NLP_SHARED", "../shared"))
 
 
 def predict_examples(nlp: Language, texts: list[str]) -> list[dict]:
@@ -38,8 +33,8 @@ def predict_examples(nlp: Language, texts: list[str]) -> list[dict]:
     return list(predict(nlp, texts))
 
 
-def score(examples: list[Example], predictions: list[dict]) -> dict:
-    labels = load_labels()
+def score(examples: list[Example], predictions: list[dict], labels_path: Optional[Path] = None) -> dict:
+    labels = load_labels(labels_path)
     themes = theme_metrics([e.cats for e in examples], [p["themes"] for p in predictions], list(labels.themes))
     entities = entity_metrics([e.entities for e in examples],
                               [[(x["start"], x["end"], x["label"]) for x in p["entities"]] for p in predictions],
@@ -47,23 +42,18 @@ def score(examples: list[Example], predictions: list[dict]) -> dict:
     return {"n": len(examples), "themes": themes, "entities": entities}
 
 
-def real_text_scores(nlp: Language, examples: list[Example], shared: Union[str, Path, None] = None) -> dict:
-    """Theme scores on the real paragraphs the (rewritten, not extra) examples came from."""
-    real = RealText(shared)
-    pairs = []
-    for example in examples:
-        if example.meta.get("origin", "rewrite") != "rewrite":
-            continue
-        text = real.paragraph(example.meta.get("doc_id", ""), example.meta.get("line", 0))
-        if text:
-            pairs.append((example, text))
-    predictions = predict_examples(nlp, [text for _, text in pairs])
-    metrics = theme_metrics([e.cats for e, _ in pairs], [p["themes"] for p in predictions], list(load_labels().themes))
-    return {"n": len(pairs), "themes": metrics}
+def partition(examples: list[Example], meta: dict) -> tuple[list[Example], list[Example], int]:
+    """(held out, dev, count left out because the model trained on their group)."""
+    trained = set(meta.get("train_groups", []))
+    dev = set(meta.get("dev_groups", []))
+    held = [e for e in examples if e.group not in trained and e.group not in dev]
+    tuned = [e for e in examples if e.group in dev and e.group not in trained]
+    return held, tuned, sum(e.group in trained for e in examples)
 
 
-def format_report(result: dict) -> str:
-    lines = [f"{'theme':<16}{'P':>7}{'R':>7}{'F1':>7}{'support':>9}"]
+def format_report(result: dict, title: str = "") -> str:
+    lines = [title] if title else []
+    lines.append(f"{'theme':<16}{'P':>7}{'R':>7}{'F1':>7}{'support':>9}")
     for label, m in result["themes"]["per_theme"].items():
         lines.append(f"{label:<16}{m['p']:>7.3f}{m['r']:>7.3f}{m['f']:>7.3f}{m['support']:>9}")
     lines.append(f"themes: micro F1 {result['themes']['micro_f']:.3f}, macro F1 {result['themes']['macro_f']:.3f}"
@@ -72,42 +62,52 @@ def format_report(result: dict) -> str:
     for label, m in result["entities"]["per_label"].items():
         lines.append(f"{label:<16}{m['p']:>7.3f}{m['r']:>7.3f}{m['f']:>7.3f}{m['support']:>9}")
     lines.append(f"entities: micro F1 {result['entities']['micro_f']:.3f}")
-    if "real_text" in result:
-        real = result["real_text"]
-        lines.append(f"real text: theme macro F1 {real['themes']['macro_f']:.3f}, micro F1 "
-                     f"{real['themes']['micro_f']:.3f} on {real['n']} real paragraphs")
     return "\n".join(lines)
 
 
-def evaluate_command(model: Path, data: Path, output: Optional[Path], real: bool = False,
-                     shared: Optional[Path] = None) -> int:
+def evaluate_command(model: Path, data: Optional[Path], output: Optional[Path], real_dev: bool = False,
+                     shared: Optional[Path] = None, include_dev: bool = False) -> int:
     from ..model import ModelError, load_pipeline
 
+    sets: dict[str, list[Example]] = {}
     try:
         nlp = load_pipeline(model)
-        examples = read_examples(data)
-    except (ModelError, ValueError, OSError) as e:
+        if data:
+            sets["annotations"] = read_examples(data)
+        if real_dev:
+            sets["real_dev"] = load_real_dev(REAL_DEV, shared or default_shared())
+    except (ModelError, ValueError, OSError, RealTextMissing) as e:
         print(f"policy-nlp evaluate: {e}", file=sys.stderr)
         return 1
-    trained_on = set(nlp.meta.get("policy_nlp", {}).get("train_groups", []))
-    held_out = [e for e in examples if e.group not in trained_on]
-    if len(held_out) < len(examples):
-        print(f"note: {len(examples) - len(held_out)} of {len(examples)} paragraphs come from reports the model "
-              f"was trained on; they are left out of the scores", file=sys.stderr)
-    if not held_out:
-        print("policy-nlp evaluate: nothing left to score", file=sys.stderr)
+    if not sets:
+        print("policy-nlp evaluate: give annotated DATA, --real-dev, or both", file=sys.stderr)
+        return 2
+    meta = nlp.meta.get("policy_nlp", {})
+    results = {"model": str(model), "model_data_sha256": meta.get("data", {}).get("sha256"),
+               "model_commit": meta.get("commit")}
+    scored = 0
+    for name, examples in sets.items():
+        held, dev, trained = partition(examples, meta)
+        if trained:
+            print(f"{name}: {trained} of {len(examples)} paragraphs come from report groups the model trained on; "
+                  f"they are left out (a model is never scored on what it learnt from)", file=sys.stderr)
+        if dev and not include_dev:
+            print(f"{name}: {len(dev)} paragraphs come from the model's dev groups; left out (--include-dev scores "
+                  f"them, as dev figures)", file=sys.stderr)
+        for kind, chosen in (("held_out", held), ("dev", dev if include_dev else [])):
+            if not chosen:
+                continue
+            result = score(chosen, predict_examples(nlp, [e.text for e in chosen]))
+            results[f"{name}.{kind}"] = result
+            print(format_report(result, f"== {name}, {kind.replace('_', '-')} ({len(chosen)} paragraphs)"))
+            scored += 1
+    if not scored:
+        print("policy-nlp evaluate: nothing left to score: the model trained on every report group given "
+              "(its figures come from cross-validation: `policy-nlp crossval`)", file=sys.stderr)
         return 1
-    result = score(held_out, predict_examples(nlp, [e.text for e in held_out]))
-    if real:
-        try:
-            result["real_text"] = real_text_scores(nlp, held_out, shared)
-        except FileNotFoundError as e:
-            print(f"policy-nlp evaluate: --real: {e}", file=sys.stderr)
-            return 1
-    print(format_report(result))
     if output:
         from ..io import atomic_write
 
         with atomic_write(output) as f:
-            json.dump(result, f, indent=2, ensure_ascii=False)
+            json.dump(results, f, indent=2, ensure_ascii=False)
     return 0

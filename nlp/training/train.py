@@ -1,12 +1,16 @@
-"""Train a pipeline from a config, tune theme thresholds on dev, and save it with its provenance.
+"""Train a pipeline from a config and save it with its provenance.
 
-spaCy's own training loop trains the components; afterwards the best model's theme
-probabilities on the dev split set each theme's threshold, the dev scores are computed,
-and ``meta.json`` records the data (path, SHA-256, split) and config the model came from.
+The default pipeline's components are fitted in ``initialize`` (the CRF, the scikit-learn
+classifier, and the theme decider tuned on out-of-fold scores), so it trains on every
+paragraph, with no dev fold held back. A pipeline with gradient-trained components (spaCy's
+``ner``, ``textcat_multilabel``) goes through spaCy's loop with a dev fold. ``meta.json``
+records the data (path, SHA-256), the split, the report groups trained on and used as dev,
+the config and the commit the model came from.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 import tempfile
@@ -22,10 +26,12 @@ from spacy.util import load_config
 
 import nlp.components  # noqa: F401
 import nlp.training.corpus  # noqa: F401
+import nlp.training.gazetteer  # noqa: F401
 
 from ..annotation.examples import read_examples
 from .corpus import make_doc_example, select
 from .evaluate import predict_examples, score
+from ..labels import load_labels
 from ..model import write_checksums
 
 
@@ -33,13 +39,25 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _split(config, name: str, examples):
-    reader = config["corpora"][name]
-    return select(examples, reader["split"], reader["folds"], reader["dev_fold"], reader["seed"], reader["test_fold"])
+def split_settings(resolved) -> dict:
+    """The grouped split, read from the one place of the config that holds it: ``[paths]``."""
+    paths = resolved["paths"]
+    return {"folds": int(paths["folds"]), "seed": int(paths["fold_seed"]),
+            "dev_fold": int(paths["dev_fold"]), "test_fold": int(paths["test_fold"])}
+
+
+def needs_training_loop(pipeline) -> bool:
+    """True when a component learns by gradient updates (tok2vec, ner, textcat): it then needs
+    spaCy's loop and a dev split; the scikit-learn and CRF components are fitted in initialize."""
+    from spacy.pipeline import TrainablePipe
+
+    return any(isinstance(pipe, TrainablePipe) and getattr(pipe, "model", None) is not None
+               and name not in pipeline.config["training"]["frozen_components"]
+               for name, pipe in pipeline.pipeline)
 
 
 def tune_thresholds(pipeline, dev) -> dict:
-    """Each theme's threshold, chosen on the dev paragraphs' scores (see ``ThemeDecider.tune``)."""
+    """For a theme scorer without out-of-fold scores (``textcat_multilabel``): tune on dev."""
     docs = list(pipeline.pipe([e.text for e in dev]))
     labels = sorted(docs[0].cats) if docs else []
     if not labels:
@@ -50,54 +68,68 @@ def tune_thresholds(pipeline, dev) -> dict:
 
 
 def span_alignment(pipeline, examples) -> dict:
-    """How many annotated spans fall off the tokenizer's boundaries (they are widened, never dropped)."""
+    """How many annotated spans end inside a pkuseg word (kept exact; the word is split)."""
     from collections import Counter
 
     stats: Counter = Counter()
     for example in examples:
         make_doc_example(pipeline, example, (), stats)
-    out = {"spans": stats["aligned"] + stats["misaligned"], "misaligned": stats["misaligned"],
-           "overlap_after_widening": stats["overlap_after_widening"]}
-    out.update({k: v for k, v in stats.items() if k.startswith("misaligned_")})
+    out = {"spans": stats["aligned"] + stats["misaligned"], "inside_words": stats["misaligned"]}
+    out.update({k.replace("misaligned_", "inside_words_"): v for k, v in stats.items() if k.startswith("misaligned_")})
     return out
 
 
-def train(config_path: Path, output: Path, overrides: Optional[dict] = None, quiet: bool = False) -> dict:
-    """Train, tune and save to ``output``; returns the dev scores."""
+def train(config_path: Path, output: Path, overrides: Optional[dict] = None, quiet: bool = False,
+          chosen_by: Optional[dict] = None) -> dict:
+    """Train and save to ``output``; returns what ``meta.json`` records under ``policy_nlp``.
+
+    With no dev fold (``paths.dev_fold = -1``, the default) every paragraph outside the test fold
+    trains, and nothing is scored: the model's figures come from cross-validation."""
     config_path, output = Path(config_path), Path(output)
     overrides = dict(overrides or {})
     config = load_config(config_path, overrides=overrides, interpolate=False)
     resolved = config.interpolate()
     data_path = Path(resolved["paths"]["annotations"])
-    examples = read_examples(data_path)
-    train_set, dev = _split(resolved, "train", examples), _split(resolved, "dev", examples)
-    if not train_set or not dev:
-        raise SystemExit(f"policy-nlp train: {data_path}: empty train ({len(train_set)}) or dev ({len(dev)}) split")
+    labels_path = resolved["paths"].get("labels")
+    examples = read_examples(data_path, load_labels(labels_path))
+    split = split_settings(resolved)
+    pick = lambda name: select(examples, name, split["folds"], split["dev_fold"], split["seed"], split["test_fold"])
+    train_set, dev = pick("train"), (pick("dev") if split["dev_fold"] >= 0 else [])
+    if not train_set:
+        raise SystemExit(f"policy-nlp train: {data_path}: no paragraphs left to train on")
     log = sys.stderr
-    print(f"Training {config_path} on {len(train_set)} paragraphs ({len(dev)} for dev) from {data_path}", file=log)
+    print(f"Training {config_path} on {len(train_set)} paragraphs from {data_path}"
+          + (f" ({len(dev)} for dev)" if dev else " (no dev split)"), file=log)
     started = time.time()
     pipeline = init_nlp(config)
-    with tempfile.TemporaryDirectory(prefix="policy-nlp-train-") as tmp:
-        train_loop(pipeline, Path(tmp), stdout=open("/dev/null", "w") if quiet else sys.stdout, stderr=log)
-        pipeline = spacy.load(Path(tmp) / "model-best")
-    thresholds = tune_thresholds(pipeline, dev)
-    alignment = span_alignment(pipeline, train_set + dev)
-    if alignment["misaligned"]:
-        print(f"{alignment['misaligned']} of {alignment['spans']} entity spans were off token boundaries: trained as "
-              f"the whole tokens they touch ({alignment['overlap_after_widening']} then overlapped and were merged)",
-              file=log)
-    metrics = score(dev, predict_examples(pipeline, [e.text for e in dev]))
-    pipeline.meta["policy_nlp"] = {
+    if needs_training_loop(pipeline):
+        if not dev:
+            raise SystemExit(f"policy-nlp train: {config_path} has components trained by gradient updates; "
+                             "they need a dev split (set paths.dev_fold)")
+        with tempfile.TemporaryDirectory(prefix="policy-nlp-train-") as tmp:
+            train_loop(pipeline, Path(tmp), stdout=open(os.devnull, "w") if quiet else sys.stdout, stderr=log)
+            pipeline = spacy.load(Path(tmp) / "model-best")
+    decider = pipeline.get_pipe("theme_decider") if "theme_decider" in pipeline.pipe_names else None
+    if decider is not None and not decider.thresholds and dev:
+        tune_thresholds(pipeline, dev)
+    provenance = {
         "config": str(config_path), "config_sha256": sha256(config_path), "overrides": overrides,
         "data": {"path": str(data_path), "sha256": sha256(data_path), "records": len(examples),
                  "train": len(train_set), "dev": len(dev)},
-        "train_groups": sorted({e.group for e in train_set}),
-        "thresholds": thresholds, "dev_scores": metrics, "span_alignment": alignment,
-        "seconds": round(time.time() - started, 1),
+        "split": split, "train_groups": sorted({e.group for e in train_set}),
+        "dev_groups": sorted({e.group for e in dev}),
+        "trained_on": "all" if split["test_fold"] < 0 and not dev else "split",
+        "thresholds": dict(decider.thresholds) if decider else {},
+        "other_bound": decider.other_bound if decider else None,
+        "span_alignment": span_alignment(pipeline, train_set),
+        "commit": git_commit(), "seconds": None,
     }
-    pipeline.meta["performance"] = {"themes_macro_f": metrics["themes"]["macro_f"],
-                                    "themes_micro_f": metrics["themes"]["micro_f"],
-                                    "ents_f": metrics["entities"]["micro_f"]}
+    if dev:
+        provenance["dev_scores"] = score(dev, predict_examples(pipeline, [e.text for e in dev]))
+    if chosen_by:
+        provenance["chosen_by"] = chosen_by
+    provenance["seconds"] = round(time.time() - started, 1)
+    pipeline.meta["policy_nlp"] = provenance
     # Written beside the target, then moved in: an interrupted run never leaves half a model.
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
@@ -110,6 +142,16 @@ def train(config_path: Path, output: Path, overrides: Optional[dict] = None, qui
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    print(f"Saved {output}: theme macro F1 {metrics['themes']['macro_f']:.3f}, entity F1 "
-          f"{metrics['entities']['micro_f']:.3f} on dev ({time.time() - started:.0f} s)", file=log)
-    return metrics
+    print(f"Saved {output} ({provenance['seconds']:.0f} s)", file=log)
+    return provenance
+
+
+def git_commit() -> Optional[str]:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -12,7 +12,7 @@ from typing import Optional
 import spacy
 
 from ..annotation.examples import read_examples
-from ..training.corpus import select
+from .corpus import select
 from ..labels import load_labels
 
 
