@@ -60,10 +60,23 @@ def cmd_annotations_check(args: argparse.Namespace) -> int:
 
 
 def cmd_annotations_consistency(args: argparse.Namespace) -> int:
-    from .annotation.consistency import find_inconsistencies, format_findings, proposals
+    from .annotation.consistency import find_inconsistencies, format_findings, proposals, read_exceptions
     from .annotation.examples import read_examples
 
-    findings = find_inconsistencies(read_examples(args.file), min_length=args.min_length)
+    word_starts = None
+    if args.pkuseg_model and (args.pkuseg_model / "features.msgpack").is_file():
+        import spacy
+
+        from .segmenter import tokenizer  # noqa: F401  (registers the pipeline's tokenizer)
+
+        segmenter = spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "policy_nlp.ChineseTokenizer.v1"}}})
+        segmenter.tokenizer.initialize(pkuseg_model=str(args.pkuseg_model), pkuseg_user_dict=str(args.user_dict))
+        word_starts = lambda text: {t.idx for t in segmenter.make_doc(text)}
+    exceptions = read_exceptions(args.exceptions) if args.exceptions else frozenset()
+    findings = find_inconsistencies(read_examples(args.file), min_length=args.min_length, word_starts=word_starts,
+                                    exceptions=exceptions)
+    if exceptions:
+        print(f"{len(exceptions)} reviewed occurrence(s) in {args.exceptions} are documented exceptions")
     print(format_findings(findings, limit=args.limit))
     if args.proposals:
         from .io import atomic_write, dumps
@@ -162,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--min-length", type=int, default=2)
     c.add_argument("--limit", type=int, default=50, help="strings to print")
     c.add_argument("--strict", action="store_true", help="exit 1 when anything is found")
+    c.add_argument("--pkuseg-model", type=Path, default=Path("models/pkuseg_ctb8"),
+                   help="count only occurrences on pkuseg word boundaries (none: every occurrence)")
+    c.add_argument("--user-dict", type=Path, default=Path("configs/user_dict.txt"))
+    c.add_argument("--exceptions", type=Path, help="reviewed occurrences kept as they are, with reasons (JSONL)")
     c.set_defaults(func=cmd_annotations_consistency)
     c = asub.add_parser("stats", help="measure a corpus (lengths, punctuation, figures, labels), side by side")
     c.add_argument("file", type=Path)

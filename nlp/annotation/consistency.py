@@ -2,7 +2,8 @@
 
 For every string marked as a name somewhere, each other occurrence that is unlabelled, or
 labelled with another label or other boundaries, is listed (an occurrence inside a longer
-labelled span does not count: 科协 inside 市科协 is covered by the longer name). The proposals
+labelled span does not count: 科协 inside 市科协 is covered by the longer name; nor does a name
+marked only where a paragraph's edge cuts it off). The proposals
 (label the occurrence as the majority does) are written for review, never applied silently.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 from .examples import Example
 
@@ -26,7 +28,13 @@ class Finding:
         return self.labelled.most_common(1)[0][0]
 
 
-def find_inconsistencies(examples: list[Example], min_length: int = 2) -> list[Finding]:
+def find_inconsistencies(examples: list[Example], min_length: int = 2,
+                         word_starts: Optional[Callable[[str], set[int]]] = None,
+                         exceptions: frozenset = frozenset()) -> list[Finding]:
+    """``word_starts``, when given (a segmenter), limits the search to occurrences that begin
+    and end on word boundaries: 科技部 inside 科技部门 (科技|部门) is another word.
+    ``exceptions`` holds ``(record id, start, surface)`` of occurrences reviewed and kept as they
+    are (generic uses, category nouns…): they are not findings."""
     texts = [e.text for e in examples]
     joined = "\n".join(texts)
     offsets, at = [], 0
@@ -34,14 +42,20 @@ def find_inconsistencies(examples: list[Example], min_length: int = 2) -> list[F
         offsets.append(at)
         at += len(text) + 1
     exact: dict[str, Counter] = defaultdict(Counter)
+    interior: set[str] = set()
     spans_of = []
     for e in examples:
         spans_of.append(e.entities)
         for s, t, label in e.entities:
             exact[e.text[s:t]][label] += 1
+            if 0 < s and t < len(e.text):
+                interior.add(e.text[s:t])
+    bounds = [word_starts(text) | {len(text)} for text in texts] if word_starts else None
     findings = []
     for surface, labelled in exact.items():
-        if len(surface) < min_length:
+        # a name cut off by the edge of a paragraph (marked as far as it goes) is no pattern for
+        # the same characters elsewhere unless it is also marked whole inside some paragraph
+        if len(surface) < min_length or surface not in interior:
             continue
         finding = Finding(surface, labelled)
         pos = joined.find(surface)
@@ -49,6 +63,10 @@ def find_inconsistencies(examples: list[Example], min_length: int = 2) -> list[F
             k = bisect.bisect_right(offsets, pos) - 1
             start, end = pos - offsets[k], pos - offsets[k] + len(surface)
             record = examples[k].id if examples[k].id is not None else k + 1
+            if (bounds is not None and not (start in bounds[k] and end in bounds[k])) \
+                    or (record, start, surface) in exceptions:
+                pos = joined.find(surface, pos + 1)
+                continue
             covering = [(s, t, l) for s, t, l in spans_of[k] if s < end and start < t]
             if not covering:
                 finding.unlabelled.append((record, start))
@@ -84,3 +102,15 @@ def format_findings(findings: list[Finding], limit: int = 50) -> str:
         lines.append(f"… and {len(findings) - limit} more strings")
     lines.append(f"{len(findings)} string(s) labelled inconsistently")
     return "\n".join(lines)
+
+
+def read_exceptions(path) -> frozenset:
+    """Reviewed occurrences kept as they are: JSONL of ``{"id", "start", "surface", "reason"}``."""
+    import json
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    missing = [i for i, r in enumerate(rows, 1) if not r.get("reason")]
+    if missing:
+        raise ValueError(f"{path}: line {missing[0]}: an exception needs a reason")
+    return frozenset((r["id"], r["start"], r["surface"]) for r in rows)

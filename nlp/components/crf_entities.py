@@ -11,6 +11,7 @@ Spans are exact character offsets: where one ends inside a pkuseg word, the word
 ``doc.ents`` keeps the span as predicted. The model is CRFsuite's own binary file (no pickle).
 """
 
+import hashlib
 import os
 import tempfile
 from typing import Callable, Iterable, Iterator, Optional
@@ -22,7 +23,9 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import ensure_path
 
+from ..normalize import fold
 from ..segmenter.tokenizer import doc_norm_text
+from .sk_themes import GROUP_KEY
 
 LABELS = ("ORG", "PROGRAM", "POLICY")
 
@@ -39,6 +42,8 @@ DEFAULT_CONFIG = {
                      "政策", "要点", "制度", "标准", "指引", "指南", "计划", "若干意见", "实施意见", "暂行办法"],
     "place_suffixes": "省市县区镇乡州盟旗村",
     "head_window": 16,
+    "augment": 0,
+    "seed": 0,
     "c1": 0.05,
     "c2": 0.02,
     "max_iterations": 200,
@@ -49,21 +54,22 @@ DEFAULT_CONFIG = {
 @Language.factory("crf_entities", assigns=["doc.ents"], requires=[], default_config=DEFAULT_CONFIG,
                   default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None})
 def make_crf_entities(nlp: Language, name: str, org_heads: list[str], program_heads: list[str],
-                      policy_heads: list[str], place_suffixes: str, head_window: int, c1: float, c2: float,
-                      max_iterations: int, scorer: Optional[Callable]) -> "CrfEntities":
+                      policy_heads: list[str], place_suffixes: str, head_window: int, augment: int, seed: int,
+                      c1: float, c2: float, max_iterations: int, scorer: Optional[Callable]) -> "CrfEntities":
     return CrfEntities(nlp.vocab, name, heads={"ORG": org_heads, "PROGRAM": program_heads, "POLICY": policy_heads},
-                       place_suffixes=place_suffixes, head_window=head_window, c1=c1, c2=c2,
+                       place_suffixes=place_suffixes, head_window=head_window, augment=augment, seed=seed, c1=c1, c2=c2,
                        max_iterations=max_iterations, scorer=scorer)
 
 
 class CrfEntities(Pipe):
     def __init__(self, vocab, name: str = "crf_entities", *, heads: dict[str, list[str]], place_suffixes: str,
-                 head_window: int = 16, c1: float = 0.05, c2: float = 0.02, max_iterations: int = 200,
-                 scorer: Optional[Callable] = None):
+                 head_window: int = 16, augment: int = 0, seed: int = 0, c1: float = 0.05, c2: float = 0.02,
+                 max_iterations: int = 200, scorer: Optional[Callable] = None):
         self.vocab = vocab
         self.name = name
         self.cfg = {"heads": {k: list(v) for k, v in heads.items()}, "place_suffixes": place_suffixes,
-                    "head_window": head_window, "c1": c1, "c2": c2, "max_iterations": max_iterations}
+                    "head_window": head_window, "augment": augment, "seed": seed, "c1": c1, "c2": c2,
+                    "max_iterations": max_iterations}
         self.scorer = scorer
         self.gazetteer: dict[str, str] = {}
         self._model: Optional[bytes] = None
@@ -176,21 +182,28 @@ class CrfEntities(Pipe):
         examples = list(get_examples())
         if not examples:
             raise ValueError(f"[{self.name}] needs training examples to initialize")
-        self.gazetteer = {p["pattern"]: p["label"] for p in patterns or [] if isinstance(p.get("pattern"), str)}
-        # Training features must not see a name through the gazetteer just because the same
-        # paragraph put it there: each half of the data gets the gazetteer of the other half.
-        halves = [{}, {}]
+        self.gazetteer = {fold(p["pattern"]): p["label"] for p in patterns or [] if isinstance(p.get("pattern"), str)}
+        sequences, halves_of = [], []
         for k, example in enumerate(examples):
-            for ent in example.reference.ents:
-                halves[k % 2].setdefault(ent.text, ent.label_)
+            doc = example.predicted
+            spans = [(e.start_char, e.end_char, e.label_) for e in example.reference.ents]
+            sequences.append((doc_norm_text(doc), [t.idx for t in doc], spans))
+            group = example.reference.user_data.get(GROUP_KEY) or str(k)
+            halves_of.append(int(hashlib.sha1(group.encode("utf-8")).hexdigest(), 16) % 2)
+        # Training features must not see a name through the gazetteer just because the same
+        # report put it there (its paragraphs, and their re-expressions, repeat its names): the
+        # reports are split in two halves, and each half gets the gazetteer of the other.
+        halves: list[dict] = [{}, {}]
+        for half, (text, _, spans) in zip(halves_of, sequences):
+            for start, end, label in spans:
+                halves[half].setdefault(text[start:end], label)
         known = [{n: l for n, l in halves[1].items() if n in self.gazetteer},
                  {n: l for n, l in halves[0].items() if n in self.gazetteer}]
         trainer = pycrfsuite.Trainer(verbose=False)
-        for k, example in enumerate(examples):
-            doc = example.predicted
-            xseq = self._doc_features(doc, known[k % 2])
-            trainer.append(xseq, bio_tags(len(doc_norm_text(doc)),
-                                          [(e.start_char, e.end_char, e.label_) for e in example.reference.ents]))
+        for half, (text, starts, spans) in zip(halves_of, sequences):
+            trainer.append(self.features(text, starts, known[half]), bio_tags(len(text), spans))
+        for text, starts, spans in augment(sequences, self.cfg.get("augment", 0), self.cfg.get("seed", 0)):
+            trainer.append(self.features(text, starts, {}), bio_tags(len(text), spans))
         trainer.set_params({"c1": self.cfg["c1"], "c2": self.cfg["c2"], "max_iterations": self.cfg["max_iterations"],
                             "feature.possible_transitions": True})
         with tempfile.TemporaryDirectory(prefix="policy-nlp-crf-") as tmp:
@@ -252,6 +265,37 @@ _CLAUSE_BREAKS = set("，。；：、,;:!?！？\n")
 
 def _bucket(distance: int) -> str:
     return "0" if distance == 0 else "1" if distance <= 2 else "3" if distance <= 5 else "6" if distance <= 10 else "11"
+
+
+def augment(sequences: list[tuple[str, list[int], list[tuple]]], copies: int,
+            seed: int = 0) -> Iterator[tuple[str, list[int], list[tuple]]]:
+    """Mention replacement: copies of the paragraphs with names, each name swapped for another
+    name of the same label from elsewhere in the training data (with that name's own word
+    boundaries), so the model learns the contexts names stand in rather than the names."""
+    import random
+
+    rng = random.Random(seed)
+    names: dict[str, list[tuple[str, list[int]]]] = {}
+    for text, starts, spans in sequences:
+        for start, end, label in spans:
+            inner = [s - start for s in starts if start <= s < end]
+            names.setdefault(label, []).append((text[start:end], inner or [0]))
+    for _ in range(copies):
+        for text, starts, spans in sequences:
+            if not spans:
+                continue
+            out, out_starts, out_spans, at, shift = [], [], [], 0, 0
+            for start, end, label in sorted(spans):
+                name, inner = rng.choice(names[label])
+                out += [text[at:start], name]
+                out_starts += [s + shift for s in starts if at <= s < start]
+                out_starts += [start + shift + s for s in inner]
+                out_spans.append((start + shift, start + shift + len(name), label))
+                shift += len(name) - (end - start)
+                at = end
+            out.append(text[at:])
+            out_starts += [s + shift for s in starts if s >= at]
+            yield "".join(out), sorted(set(out_starts)), out_spans
 
 
 def _kind(c: str) -> str:
