@@ -144,3 +144,19 @@ def test_same_paragraph_in_both_forms_gets_the_same_themes_and_offsets(default_m
     assert [(e["start"], e["end"], e["label"]) for e in a["entities"]] == \
            [(e["start"], e["end"], e["label"]) for e in b["entities"]]
     assert a["entities"] and all(full[e["start"]:e["end"]] == e["text"] for e in a["entities"])
+
+
+def test_mention_replacement_swaps_names_of_the_same_label_with_their_own_word_boundaries():
+    from nlp.components.crf_entities import augment
+
+    sequences = [("市科技局与福州大学合作", [0, 4, 5, 7, 9], [(0, 4, "ORG"), (5, 9, "ORG")]),
+                 ("xx银行支持星火计划", [0, 2, 4, 6], [(0, 4, "ORG"), (6, 10, "PROGRAM")]),
+                 ("召开会议", [0, 2], [])]
+    out = list(augment(sequences, copies=3, seed=1))
+    assert len(out) == 6                       # paragraphs without names are not copied
+    names = {"ORG": {"市科技局", "福州大学", "xx银行"}, "PROGRAM": {"星火计划"}}
+    for text, starts, spans in out:
+        assert all(text[a:b] in names[label] for a, b, label in spans)
+        assert all(a in starts for a, _, _ in spans)          # each name starts a word
+        assert text.endswith(("合作", "支持星火计划"))              # the context stays
+    assert any(text != original for (text, _, _), (original, _, _) in zip(out, sequences * 3))

@@ -35,12 +35,17 @@ DEFAULT_CONFIG = {
                   "合作社", "政府", "党组", "党委", "小组", "专班", "管委会", "人大", "科协", "报", "日报", "杂志",
                   "网", "电视台", "高新区", "开发区", "新区", "科学城", "孵化器", "众创空间", "研究院", "研究所",
                   "工作站", "平台", "医院", "农场", "企业", "厂"],
-    "program_heads": ["计划", "工程", "行动", "专项", "基金", "大赛", "竞赛", "活动周", "活动月", "科技周", "示范",
-                      "试点", "称号", "奖", "活动", "教育", "改革", "城市", "市", "县", "区", "基地", "项目", "创建",
-                      "先进", "单位", "集体", "示范区", "示范县", "示范市", "科技园", "园区"],
+    "program_heads": ["计划", "工程", "行动", "专项", "基金", "资金", "大赛", "竞赛", "活动周", "活动月", "科技周",
+                      "宣传周", "示范", "试点", "称号", "奖", "活动", "教育", "改革", "城市", "市", "县", "区", "基地",
+                      "项目", "创建", "先进", "单位", "集体", "示范区", "示范县", "示范市", "科技园", "园区", "考核",
+                      "试验区", "实验区", "交易会", "推介会", "对接会", "洽谈会", "博览会", "论坛", "节", "贷", "品牌",
+                      "企业", "中心", "实验室", "工作站"],
     "policy_heads": ["法", "条例", "办法", "规划", "纲要", "意见", "方案", "细则", "通知", "决定", "规定", "措施",
                      "政策", "要点", "制度", "标准", "指引", "指南", "计划", "若干意见", "实施意见", "暂行办法"],
     "place_suffixes": "省市县区镇乡州盟旗村",
+    # Verbs after which a conferred title (PROGRAM) or a document (POLICY) is named.
+    "cues": ["获批", "批准", "认定为", "认定", "评为", "荣获", "获得", "创建", "列入", "纳入", "入选", "授予", "成为",
+             "申报", "实施", "开展", "举办", "印发", "出台", "制定", "修订", "贯彻", "落实", "颁布", "发布"],
     "head_window": 16,
     "augment": 0,
     "seed": 0,
@@ -54,20 +59,22 @@ DEFAULT_CONFIG = {
 @Language.factory("crf_entities", assigns=["doc.ents"], requires=[], default_config=DEFAULT_CONFIG,
                   default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None})
 def make_crf_entities(nlp: Language, name: str, org_heads: list[str], program_heads: list[str],
-                      policy_heads: list[str], place_suffixes: str, head_window: int, augment: int, seed: int,
+                      policy_heads: list[str], place_suffixes: str, cues: list[str], head_window: int, augment: int,
+                      seed: int,
                       c1: float, c2: float, max_iterations: int, scorer: Optional[Callable]) -> "CrfEntities":
     return CrfEntities(nlp.vocab, name, heads={"ORG": org_heads, "PROGRAM": program_heads, "POLICY": policy_heads},
-                       place_suffixes=place_suffixes, head_window=head_window, augment=augment, seed=seed, c1=c1, c2=c2,
+                       place_suffixes=place_suffixes, cues=cues, head_window=head_window, augment=augment, seed=seed,
+                       c1=c1, c2=c2,
                        max_iterations=max_iterations, scorer=scorer)
 
 
 class CrfEntities(Pipe):
     def __init__(self, vocab, name: str = "crf_entities", *, heads: dict[str, list[str]], place_suffixes: str,
-                 head_window: int = 16, augment: int = 0, seed: int = 0, c1: float = 0.05, c2: float = 0.02,
+                 cues: Iterable[str] = (), head_window: int = 16, augment: int = 0, seed: int = 0, c1: float = 0.05, c2: float = 0.02,
                  max_iterations: int = 200, scorer: Optional[Callable] = None):
         self.vocab = vocab
         self.name = name
-        self.cfg = {"heads": {k: list(v) for k, v in heads.items()}, "place_suffixes": place_suffixes,
+        self.cfg = {"heads": {k: list(v) for k, v in heads.items()}, "place_suffixes": place_suffixes, "cues": list(cues),
                     "head_window": head_window, "augment": augment, "seed": seed, "c1": c1, "c2": c2,
                     "max_iterations": max_iterations}
         self.scorer = scorer
@@ -137,6 +144,14 @@ class CrfEntities(Pipe):
                         nearest = i
                     if nearest is not None and nearest - i <= window:
                         ahead[i].append(f"ahead={label}{_bucket(nearest - i)}")
+        after_cue = [""] * n
+        for cue in self.cfg.get("cues", ()):
+            at = text.find(cue)
+            while at >= 0:
+                end = at + len(cue)
+                for k in range(end, min(n, end + 3)):
+                    after_cue[k] = after_cue[k] or f"cue{k - end}"
+                at = text.find(cue, at + 1)
         book = quote = 0
         places = self.cfg["place_suffixes"]
         padded = "\x02\x02" + text + "\x03\x03"
@@ -153,6 +168,8 @@ class CrfEntities(Pipe):
                  "ty=" + _kind(c) + _kind(p1) + _kind(n1), "wp=" + position[i], "w=" + word_of[i],
                  "wpw=" + position[i] + word_of[i], "wb=" + before[i], "wa=" + after[i]]
             f.extend(ahead[i])
+            if p1 == " " or n1 == " ":   # letter-spaced text (全 国 科 普): the nearest characters that are not spaces
+                f += ["sp1=" + text[:i].rstrip(" ")[-1:], "sn1=" + text[i + 1:].lstrip(" ")[:1]]
             f.extend("end=" + label for label in ends[i])
             if i + 1 < n:
                 f.extend("next=" + label for label in starts[i + 1])
@@ -164,6 +181,8 @@ class CrfEntities(Pipe):
                 f.append("quote")
             if c in places:
                 f.append("place")
+            if after_cue[i]:
+                f.append(after_cue[i])
             if gaz[i]:
                 f.append("gaz=" + gaz[i])
             out.append(f)

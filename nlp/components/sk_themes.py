@@ -42,6 +42,8 @@ DEFAULT_CONFIG = {
     "C": 8.0,
     "estimator": "logistic",
     "class_weight": "balanced",
+    "keywords": None,
+    "keyword_weight": 0.0,
     "oof_folds": 5,
     "seed": 0,
     "scorer": {"@scorers": "policy_nlp.themes_scorer.v1", "prefix": "sk_themes"},
@@ -52,25 +54,29 @@ DEFAULT_CONFIG = {
                   default_score_weights={"sk_themes_macro_f": 0.0, "sk_themes_micro_f": 0.0})
 def make_sk_themes(nlp: Language, name: str, labels: Optional[list[str]], word_ngrams: list[int],
                    char_ngrams: list[int], min_df: int, max_features: int, C: float, estimator: str,
-                   class_weight: Optional[str], oof_folds: int, seed: int, scorer: Optional[Callable]) -> "SkThemes":
+                   class_weight: Optional[str], keywords: Optional[str], keyword_weight: float, oof_folds: int,
+                   seed: int, scorer: Optional[Callable]) -> "SkThemes":
     if estimator not in ESTIMATORS:
         raise ValueError(f"[{name}] estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
     return SkThemes(nlp.vocab, name, labels=labels, word_ngrams=tuple(word_ngrams), char_ngrams=tuple(char_ngrams),
                     min_df=min_df, max_features=max_features, C=C, estimator=estimator, class_weight=class_weight,
-                    oof_folds=oof_folds, seed=seed, scorer=scorer)
+                    keywords=keywords, keyword_weight=keyword_weight, oof_folds=oof_folds, seed=seed, scorer=scorer)
 
 
 class SkThemes(Pipe):
     def __init__(self, vocab, name: str = "sk_themes", *, labels: Optional[list[str]] = None,
                  word_ngrams=(1, 2), char_ngrams=(1, 3), min_df: int = 2, max_features: int = 60000,
                  C: float = 8.0, estimator: str = "logistic", class_weight: Optional[str] = "balanced",
-                 oof_folds: int = 5, seed: int = 0, scorer: Optional[Callable] = None):
+                 keywords: Optional[str] = None, keyword_weight: float = 0.0, oof_folds: int = 5, seed: int = 0,
+                 scorer: Optional[Callable] = None):
         self.vocab = vocab
         self.name = name
         self.scorer = scorer
         self.cfg = {"labels": list(labels or []), "word_ngrams": list(word_ngrams),
                     "char_ngrams": list(char_ngrams), "min_df": min_df, "max_features": max_features,
-                    "C": C, "estimator": estimator, "class_weight": class_weight, "oof_folds": oof_folds, "seed": seed}
+                    "C": C, "estimator": estimator, "class_weight": class_weight, "keyword_weight": keyword_weight,
+                    "oof_folds": oof_folds, "seed": seed, "keywords": {}}
+        self._keywords_path = keywords
         self.vocabularies: Optional[tuple[dict, dict]] = None
         self.idf = self.coef = self.intercept = self.calib_a = self.calib_b = None
         self.oof_scores: Optional[np.ndarray] = None   # training paragraphs' out-of-fold probabilities
@@ -120,6 +126,23 @@ class SkThemes(Pipe):
         X.data = 1.0 + np.log(X.data)
         return normalize(X @ sparse.diags(self.idf), copy=False)
 
+    def _keyword_block(self, docs: list[Doc]) -> Optional[sparse.csr_matrix]:
+        """Per theme, how many of the guide's keywords for it occur (capped at 3, scaled)."""
+        keywords = self.cfg.get("keywords") or {}
+        if not keywords or not self.cfg.get("keyword_weight"):
+            return None
+        themes = sorted(keywords)
+        rows = []
+        for doc in docs:
+            text = doc_norm_text(doc)
+            rows.append([min(sum(word in text for word in keywords[t]), 3) / 3.0 for t in themes])
+        return sparse.csr_matrix(np.array(rows, dtype=np.float32) * self.cfg["keyword_weight"])
+
+    def _matrix(self, docs: list[Doc], counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        X = self._tfidf(counts)
+        block = self._keyword_block(docs)
+        return X if block is None else sparse.hstack([X, block]).tocsr()
+
     # -- fitting ---------------------------------------------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
                    labels: Optional[list[str]] = None) -> None:
@@ -131,13 +154,16 @@ class SkThemes(Pipe):
                 self.add_label(label)
         if not examples or not self.labels:
             raise ValueError(f"[{self.name}] needs training examples with cats to initialize")
+        if self.cfg["keyword_weight"]:
+            # the label config's theme keywords, read at training and kept with the model
+            self.cfg["keywords"] = _read_keywords(self._keywords_path)
         docs = [eg.predicted for eg in examples]
         y = np.array([[eg.reference.cats.get(label, 0.0) >= 0.5 for label in self.labels] for eg in examples],
                      dtype=np.int8)
         counts = self._counts(docs, fit=True)
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         self.idf = (np.log((1 + len(docs)) / (1 + df)) + 1.0).astype(np.float32)
-        X = self._tfidf(counts)
+        X = self._matrix(docs, counts)
         groups = [eg.reference.user_data.get(GROUP_KEY) or f"#{i}" for i, eg in enumerate(examples)]
         decision_oof = self._out_of_fold(X, y, groups)
         n_labels = len(self.labels)
@@ -182,7 +208,7 @@ class SkThemes(Pipe):
             raise ValueError(f"[{self.name}] is not initialized: train the pipeline first")
         if not docs:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        decision = np.asarray(self._tfidf(self._counts(docs)) @ self.coef.T) + self.intercept
+        decision = np.asarray(self._matrix(docs, self._counts(docs)) @ self.coef.T) + self.intercept
         return _sigmoid(decision * self.calib_a + self.calib_b)
 
     def set_annotations(self, docs: Iterable[Doc], scores: np.ndarray) -> None:
@@ -232,7 +258,8 @@ class SkThemes(Pipe):
         self._vectorizers = self._counters(self.vocabularies)
         self.idf, self.coef, self.intercept = data["idf"], data["coef"], data["intercept"]
         self.calib_a, self.calib_b = data["calib_a"], data["calib_b"]
-        if self.coef.shape != (len(self.labels), sum(len(v) for v in self.vocabularies)):
+        extra = len(self.cfg.get("keywords") or {}) if self.cfg.get("keyword_weight") else 0
+        if self.coef.shape != (len(self.labels), sum(len(v) for v in self.vocabularies) + extra):
             raise ValueError(f"[{self.name}] {path}: weights do not match the vocabularies (shape {self.coef.shape})")
         return self
 
@@ -244,6 +271,12 @@ ESTIMATORS = {
     "linear_svm": lambda C, class_weight, seed: LinearSVC(C=C, class_weight=class_weight, max_iter=5000,
                                                           random_state=seed),
 }
+
+
+def _read_keywords(path: Optional[str]) -> dict[str, list[str]]:
+    from ..labels import load_labels
+
+    return {t["id"]: list(t.get("keywords", [])) for t in load_labels(path).raw["themes"] if t.get("keywords")}
 
 
 def _identity(tokens: list[str]) -> list[str]:

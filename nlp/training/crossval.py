@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -42,6 +43,7 @@ def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, rea
     real = load_real_dev(REAL_DEV, shared or default_shared()) if real_dev else []
     real_fold = [groups.get(e.group, fold_of(e, folds, split["seed"])) for e in real]
     per_fold, predictions = [], []
+    timed = [0, 0.0]   # characters tagged, seconds
     for k in range(folds):
         fold_overrides = {**overrides, "paths.test_fold": k, "paths.dev_fold": (k + 1) % folds if uses_dev else -1}
         test = select(examples, "test", folds, fold_overrides["paths.dev_fold"], split["seed"], test_fold=k)
@@ -57,7 +59,10 @@ def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, rea
             for name, chosen in (("corpus", test), ("real_dev", real_test)):
                 if not chosen and name == "real_dev":
                     continue
+                started = time.perf_counter()
                 predicted = predict_examples(pipeline, [e.text for e in chosen])
+                timed[0] += sum(len(e.text) for e in chosen)
+                timed[1] += time.perf_counter() - started
                 result[name] = score(chosen, predicted)
                 if keep_predictions:
                     # offsets and labels only: real text stays in ../shared
@@ -90,11 +95,13 @@ def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, rea
             "overrides": {k: str(v) for k, v in overrides.items()}, "folds": folds,
             "commit": git_commit(), "data": {"path": str(data), "sha256": sha256(data), "records": len(examples)},
             "real_dev": {"path": str(REAL_DEV), "sha256": sha256(REAL_DEV), "records": len(real)} if real_dev else None,
-            "summary": summary, "per_fold": per_fold, **({"predictions": predictions} if keep_predictions else {})}
+            "summary": summary, "chars_per_second": round(timed[0] / timed[1]) if timed[1] else None,
+            "per_fold": per_fold, **({"predictions": predictions} if keep_predictions else {})}
 
 
 def format_summary(result: dict) -> str:
-    lines = []
+    lines = [f"tagging the held-out paragraphs: {result['chars_per_second']:,} characters a second (whole pipeline)"] \
+        if result.get("chars_per_second") else []
     for name, s in result["summary"].items():
         pooled, folds = s["pooled"], s["folds"]
         lines.append(f"== {name} ({pooled['n']} paragraphs, each scored by the one fold model that never saw its report)")
