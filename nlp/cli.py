@@ -118,7 +118,18 @@ def cmd_annotations_stats(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .training.train import train
 
-    train(args.config, args.output, overrides=args.overrides)
+    chosen_by = None
+    if args.chosen_by:
+        import json
+
+        result = json.loads(args.chosen_by.read_text(encoding="utf-8"))
+        chosen_by = {"file": str(args.chosen_by), "commit": result.get("commit"), "data": result.get("data"),
+                     "real_dev": result.get("real_dev"),
+                     "figures": {name: {"themes_macro_f": s["pooled"]["themes"]["macro_f"],
+                                        "themes_micro_f": s["pooled"]["themes"]["micro_f"],
+                                        **{f"{label}_f": m["f"] for label, m in s["pooled"]["entities"]["per_label"].items()}}
+                                 for name, s in result["summary"].items()}}
+    train(args.config, args.output, overrides=args.overrides, chosen_by=chosen_by)
     return 0
 
 
@@ -189,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a pipeline from a config (config overrides as in spaCy: --section.key value)")
     p.add_argument("config", type=Path)
     p.add_argument("--output", "-o", type=Path, required=True)
+    p.add_argument("--chosen-by", type=Path,
+                   help="the cross-validation results (policy-nlp crossval --output) the settings were chosen by; "
+                        "their figures are recorded in meta.json")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on held-out annotated data and/or the real-text dev set")
