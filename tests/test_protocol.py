@@ -111,13 +111,16 @@ def test_consistency_lists_strings_labelled_in_one_place_only():
         Example("市科协召开会议，科协主席讲话。", ["party"], [(0, 3, "ORG"), (8, 10, "ORG")], {}, id=1),
         Example("科协组织开展科普活动。", ["popularization"], [], {}, id=2),
         Example("xx市科协联合科技局举办活动。", ["popularization"], [(0, 5, "ORG")], {}, id=3),
-        Example("科技局牵头，星火计划实施。", ["agritech"], [(0, 3, "PROGRAM"), (6, 10, "PROGRAM")], {}, id=4),
+        Example("由科技局牵头，星火计划实施。", ["agritech"], [(1, 4, "ORG"), (7, 11, "PROGRAM")], {}, id=4),
+        Example("会同省科", ["other"], [(2, 4, "ORG")], {}, id=5),        # a name cut off by the text's end
+        Example("省科技馆开展科普活动。", ["popularization"], [], {}, id=6),
     ]
     found = {f.surface: f for f in find_inconsistencies(examples)}
     # 科协 inside 市科协 / xx市科协 is covered by the longer names; the one in record 2 is not
     assert found["科协"].unlabelled == [(2, 0)]
     assert found["科技局"].unlabelled == [(3, 7)]
     assert "星火计划" not in found and "市科协" not in found
+    assert "省科" not in found          # marked only where the text cuts it off: no pattern for 省科技馆
     rows = proposals(list(found.values()))
     assert {"id": 2, "start": 0, "end": 2, "label": "ORG"}.items() <= rows[0].items() or \
         any(r["id"] == 2 and r["label"] == "ORG" for r in rows)
@@ -127,13 +130,18 @@ def test_consistency_command_never_rewrites_the_corpus(tmp_path):
     from nlp.cli import main
 
     path = tmp_path / "c.jsonl"
-    rows = [{"text": "科协召开会议。", "cats": ["party"], "entities": [[0, 2, "ORG"]], "meta": {}},
+    rows = [{"text": "由科协召开会议。", "cats": ["party"], "entities": [[1, 3, "ORG"]], "meta": {}},
             {"text": "科协组织开展科普。", "cats": ["popularization"], "entities": [], "meta": {}}]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     before = path.read_bytes()
-    assert main(["annotations", "consistency", str(path), "--proposals", str(tmp_path / "p.jsonl"), "--strict"]) == 1
+    assert main(["annotations", "consistency", str(path), "--proposals", str(tmp_path / "p.jsonl"), "--strict",
+                 "--pkuseg-model", str(tmp_path / "none")]) == 1
     assert path.read_bytes() == before
     assert json.loads((tmp_path / "p.jsonl").read_text(encoding="utf-8"))["start"] == 0
+    exceptions = tmp_path / "x.jsonl"
+    exceptions.write_text(json.dumps({"id": 2, "start": 0, "surface": "科协", "reason": "generic"}) + "\n", encoding="utf-8")
+    assert main(["annotations", "consistency", str(path), "--strict", "--exceptions", str(exceptions),
+                 "--pkuseg-model", str(tmp_path / "none")]) == 0
 
 
 def test_stats_measure_what_real_text_looks_like():

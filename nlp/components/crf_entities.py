@@ -17,6 +17,7 @@ import tempfile
 from typing import Callable, Iterable, Iterator, Optional
 
 import pycrfsuite
+from spacy.attrs import IDX
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc
@@ -88,18 +89,18 @@ class CrfEntities(Pipe):
         gazetteer = self.gazetteer if gazetteer is None else gazetteer
         n = len(text)
         heads = self.cfg["heads"]
-        ends = [[] for _ in range(n)]      # labels whose head word ends at i
-        starts = [[] for _ in range(n)]    # labels whose head word starts at i
+        ends: dict[int, list[str]] = {}      # labels whose head word ends at i (sparse)
+        starts: dict[int, list[str]] = {}    # labels whose head word starts at i
         for label, words in heads.items():
             for word in words:
                 at = text.find(word)
                 while at >= 0:
-                    ends[at + len(word) - 1].append(label)
-                    starts[at].append(label)
+                    ends.setdefault(at + len(word) - 1, []).append(label)
+                    starts.setdefault(at, []).append(label)
                     at = text.find(word, at + 1)
         gaz = [""] * n
         if gazetteer:
-            by_prefix = _prefix_index(gazetteer)
+            by_prefix = self._prefix_index(gazetteer)
             i = 0
             while i < n - 1:
                 best = ""
@@ -133,17 +134,19 @@ class CrfEntities(Pipe):
         # How far ahead the nearest head of each label ends, within the clause: a name's first
         # characters are decided by a head word many characters later (国家知识产权示范城市).
         window = self.cfg.get("head_window", 0)
-        ahead = [[] for _ in range(n)]
-        if window:
-            for label in heads:
-                nearest = None
-                for i in range(n - 1, -1, -1):
-                    if text[i] in _CLAUSE_BREAKS:
-                        nearest = None
-                    elif label in ends[i]:
-                        nearest = i
-                    if nearest is not None and nearest - i <= window:
-                        ahead[i].append(f"ahead={label}{_bucket(nearest - i)}")
+        ahead: dict[int, list[str]] = {}
+        present = {label for labels in ends.values() for label in labels}
+        for label in (heads if window else ()):
+            if label not in present:
+                continue
+            nearest = None
+            for i in range(n - 1, -1, -1):
+                if text[i] in _CLAUSE_BREAKS:
+                    nearest = None
+                elif label in ends.get(i, ()):
+                    nearest = i
+                if nearest is not None and nearest - i <= window:
+                    ahead.setdefault(i, []).append(f"ahead={label}{_bucket(nearest - i)}")
         after_cue = [""] * n
         for cue in self.cfg.get("cues", ()):
             at = text.find(cue)
@@ -152,48 +155,56 @@ class CrfEntities(Pipe):
                 for k in range(end, min(n, end + 3)):
                     after_cue[k] = after_cue[k] or f"cue{k - end}"
                 at = text.find(cue, at + 1)
-        book = quote = 0
-        places = self.cfg["place_suffixes"]
+        # The features every character has, built column by column (this is the hot loop of
+        # tagging), then the sparse ones added where they occur.
         padded = "\x02\x02" + text + "\x03\x03"
-        out = []
-        for i in range(n):
-            c = text[i]
-            p2, p1, n1, n2 = padded[i], padded[i + 1], padded[i + 3], padded[i + 4]
-            if c == "《":
-                book += 1
-            elif c in "“\"" and not quote:
-                quote = 1
-            f = ["c=" + c, "p1=" + p1, "n1=" + n1, "p2=" + p2, "n2=" + n2,
-                 "b0=" + p1 + c, "b1=" + c + n1, "t0=" + p2 + p1 + c, "t1=" + p1 + c + n1, "t2=" + c + n1 + n2,
-                 "ty=" + _kind(c) + _kind(p1) + _kind(n1), "wp=" + position[i], "w=" + word_of[i],
-                 "wpw=" + position[i] + word_of[i], "wb=" + before[i], "wa=" + after[i]]
-            f.extend(ahead[i])
-            if p1 == " " or n1 == " ":   # letter-spaced text (全 国 科 普): the nearest characters that are not spaces
-                f += ["sp1=" + text[:i].rstrip(" ")[-1:], "sn1=" + text[i + 1:].lstrip(" ")[:1]]
-            f.extend("end=" + label for label in ends[i])
+        kinds = [_kind(c) for c in padded]
+        out = [list(row) for row in zip(
+            ["c=" + c for c in text], ["p1=" + c for c in padded[1:n + 1]], ["n1=" + c for c in padded[3:n + 3]],
+            ["p2=" + c for c in padded[:n]], ["n2=" + c for c in padded[4:n + 4]],
+            ["b0=" + padded[i + 1:i + 3] for i in range(n)], ["b1=" + padded[i + 2:i + 4] for i in range(n)],
+            ["t0=" + padded[i:i + 3] for i in range(n)], ["t1=" + padded[i + 1:i + 4] for i in range(n)],
+            ["t2=" + padded[i + 2:i + 5] for i in range(n)],
+            ["ty=" + kinds[i + 2] + kinds[i + 1] + kinds[i + 3] for i in range(n)],
+            ["wp=" + x for x in position], ["w=" + x for x in word_of],
+            ["wpw=" + x + y for x, y in zip(position, word_of)], ["wb=" + x for x in before],
+            ["wa=" + x for x in after])]
+        for i, extra in ahead.items():
+            out[i].extend(extra)
+        if " " in text:   # letter-spaced text (全 国 科 普): the nearest characters that are not spaces
+            for i in range(n):
+                if padded[i + 1] == " " or padded[i + 3] == " ":
+                    out[i] += ["sp1=" + text[:i].rstrip(" ")[-1:], "sn1=" + text[i + 1:].lstrip(" ")[:1]]
+        for i in sorted(ends):
+            out[i].extend("end=" + label for label in ends[i])
             if i + 1 < n:
-                f.extend("next=" + label for label in starts[i + 1])
+                out[i + 1].extend("prevend=" + label for label in ends[i])
+        for i in sorted(starts):
             if i:
-                f.extend("prevend=" + label for label in ends[i - 1])
-            if book > 0:
-                f.append("book")
-            if quote:
-                f.append("quote")
+                out[i - 1].extend("next=" + label for label in starts[i])
+        for i in _inside(text, "《", "》"):
+            out[i].append("book")
+        for i in _inside_quotes(text):
+            out[i].append("quote")
+        places = self.cfg["place_suffixes"]
+        for i, c in enumerate(text):
             if c in places:
-                f.append("place")
+                out[i].append("place")
             if after_cue[i]:
-                f.append(after_cue[i])
+                out[i].append(after_cue[i])
             if gaz[i]:
-                f.append("gaz=" + gaz[i])
-            out.append(f)
-            if c == "》" and book:
-                book -= 1
-            elif c in "”\"" and quote and out[-1] and i > 0:
-                quote = 0
+                out[i].append("gaz=" + gaz[i])
         return out
 
+    def _prefix_index(self, gazetteer: dict[str, str]) -> dict[str, list[str]]:
+        # built once per gazetteer, not once per paragraph (thousands of names)
+        cached = getattr(self, "_index_cache", None)
+        if cached is None or cached[0] is not gazetteer:
+            self._index_cache = (gazetteer, _prefix_index(gazetteer))
+        return self._index_cache[1]
+
     def _doc_features(self, doc: Doc, gazetteer: Optional[dict[str, str]] = None) -> list[list[str]]:
-        return self.features(doc_norm_text(doc), (t.idx for t in doc), gazetteer)
+        return self.features(doc_norm_text(doc), doc.to_array(IDX).tolist() if len(doc) else [], gazetteer)
 
     # -- fitting ---------------------------------------------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
@@ -280,6 +291,30 @@ class CrfEntities(Pipe):
 
 
 _CLAUSE_BREAKS = set("，。；：、,;:!?！？\n")
+
+
+def _inside(text: str, opening: str, closing: str) -> Iterator[int]:
+    """Positions from an opening mark to its closing one, both included (nesting counted)."""
+    depth = 0
+    for i, c in enumerate(text):
+        if c == opening:
+            depth += 1
+        if depth:
+            yield i
+        if c == closing and depth:
+            depth -= 1
+
+
+def _inside_quotes(text: str) -> Iterator[int]:
+    """Positions from “ to ”, both included; a straight quote marks only itself."""
+    inside = False
+    for i, c in enumerate(text):
+        if c in "“\"" and not inside:
+            inside = True
+        if inside:
+            yield i
+        if c in "”\"" and inside and i > 0:
+            inside = False
 
 
 def _bucket(distance: int) -> str:
