@@ -156,3 +156,12 @@ def test_stats_measure_what_real_text_looks_like():
     assert m["themes per paragraph"] == pytest.approx(4 / 3)
     assert m["share with placeholders"] == pytest.approx(1 / 3)
     assert m["ORG per 1,000 chars"] == pytest.approx(1000 / sum(len(e.text) for e in examples))
+
+
+def test_evaluate_refuses_a_held_out_score_for_the_model_trained_on_everything(default_model, shared, capsys):
+    from nlp.cli import main
+
+    assert main(["evaluate", str(default_model), "--real-dev", "--shared", str(shared)]) == 1
+    err = capsys.readouterr().err
+    assert "882 of 882 paragraphs come from report groups the model trained on" in err
+    assert "nothing left to score" in err

@@ -175,3 +175,16 @@ def test_readme_demo_command_on_a_fresh_checkout(default_model, tmp_path):
     show = subprocess.run([sys.executable, "-m", "nlp.tagging.show", str(out), str(summary)], capture_output=True, text=True)
     assert show.returncode == 0, show.stderr
     assert records[0]["text"][:10] in show.stdout
+
+
+def test_the_prediction_cache_changes_nothing_but_speed(default_model, reports, tmp_path):
+    repeated = tmp_path / "rep"
+    repeated.mkdir()
+    for name in ("a", "b", "c"):                 # the same paragraphs in three reports
+        (repeated / f"{name}.txt").write_text(REPORT_A, encoding="utf-8")
+    with_cache, without = tmp_path / "on.jsonl", tmp_path / "off.jsonl"
+    assert tag_command([repeated], default_model, with_cache, progress="never", cache_size=100) == 0
+    assert tag_command([repeated], default_model, without, progress="never", cache_size=0) == 0
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("source", "report_id", "id")}
+    on, off = [strip(r) for r in read_output(with_cache)], [strip(r) for r in read_output(without)]
+    assert on == off and len(on) == 12
