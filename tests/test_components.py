@@ -1,8 +1,6 @@
 """The pipeline's components: normalisation, the CRF entity recogniser, the rules."""
-import json
 import random
 
-import pytest
 import spacy
 
 import nlp.components  # noqa: F401

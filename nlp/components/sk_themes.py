@@ -29,7 +29,6 @@ from spacy.training import Example
 from spacy.util import ensure_path
 
 from ..segmenter.tokenizer import doc_norm_text, doc_words
-from .themes import score_themes
 
 GROUP_KEY = "policy_nlp.group"
 

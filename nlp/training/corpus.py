@@ -14,7 +14,6 @@ from typing import Callable, Iterable, Iterator, Optional
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 from ..annotation.examples import Example as Annotated
