@@ -91,8 +91,14 @@ def cmd_annotations_consistency(args: argparse.Namespace) -> int:
 def _examples_for_stats(path: Path, shared: Optional[Path]):
     from .annotation.examples import read_examples
 
+    import json
+
     first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "{}")
-    if '"sha256"' in first and '"text"' not in first:   # stand-off labels: the text is read from ../shared
+    try:
+        record = json.loads(first)
+    except ValueError:
+        record = {}
+    if isinstance(record, dict) and "sha256" in record and "text" not in record:   # stand-off: text from ../shared
         from .training.evaluate import default_shared
         from .training.real_text import load_real_dev
 
