@@ -9,6 +9,7 @@ PKUSEG_WHEEL := $(CACHE)/wheels/pkuseg-0.0.12-py3-none-any.whl
 PKUSEG_MODEL := models/pkuseg_ctb8/weights.npz
 DEFAULT_MODEL := models/default/meta.json
 DOCCANO := $(CACHE)/doccano-venv/bin/doccano
+SHARED ?= ../shared
 
 .PHONY: install segmenter model demo test doccano clean results
 
@@ -54,14 +55,14 @@ RESULTS := benchmarks/results/crossval_default.json benchmarks/results/crossval_
            benchmarks/results/crossval_ner_pkuseg.json benchmarks/results/crossval_ner_char.json
 results: $(RESULTS)
 benchmarks/results/crossval_default.json: $(PKUSEG_MODEL) annotations/policy_reports.jsonl annotations/real_dev.jsonl configs/default.cfg configs/labels.json $(MODEL_CODE)
-	$(BIN)/policy-nlp crossval configs/default.cfg --predictions --output $@
+	$(BIN)/policy-nlp crossval configs/default.cfg --shared $(SHARED) --predictions --output $@
 benchmarks/results/crossval_crf_noaug_lr.json: $(PKUSEG_MODEL) annotations/policy_reports.jsonl annotations/real_dev.jsonl configs/default.cfg $(MODEL_CODE)
-	$(BIN)/policy-nlp crossval configs/default.cfg --components.crf_entities.augment 0 --components.sk_themes.estimator logistic \
+	$(BIN)/policy-nlp crossval configs/default.cfg --shared $(SHARED) --components.crf_entities.augment 0 --components.sk_themes.estimator logistic \
 		--components.sk_themes.C 8.0 --components.sk_themes.keyword_weight 0.0 --output $@
 benchmarks/results/crossval_ner_pkuseg.json: $(PKUSEG_MODEL) annotations/policy_reports.jsonl annotations/real_dev.jsonl configs/ner.cfg $(MODEL_CODE)
-	$(BIN)/policy-nlp crossval configs/ner.cfg --training.max_epochs 6 --output $@
+	$(BIN)/policy-nlp crossval configs/ner.cfg --shared $(SHARED) --training.max_epochs 6 --output $@
 benchmarks/results/crossval_ner_char.json: $(PKUSEG_MODEL) annotations/policy_reports.jsonl annotations/real_dev.jsonl configs/ner.cfg $(MODEL_CODE)
-	$(BIN)/policy-nlp crossval configs/ner.cfg --training.max_epochs 6 --nlp.tokenizer.segmenter char --output $@
+	$(BIN)/policy-nlp crossval configs/ner.cfg --shared $(SHARED) --training.max_epochs 6 --nlp.tokenizer.segmenter char --output $@
 
 clean:
 	rm -rf out models/default models/pkuseg_ctb8

@@ -70,7 +70,10 @@ def cmd_annotations_consistency(args: argparse.Namespace) -> int:
         from .segmenter import tokenizer  # noqa: F401  (registers the pipeline's tokenizer)
 
         segmenter = spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "policy_nlp.ChineseTokenizer.v1"}}})
-        segmenter.tokenizer.initialize(pkuseg_model=str(args.pkuseg_model), pkuseg_user_dict=str(args.user_dict))
+        from .resources import config_file
+
+        user_dict = args.user_dict or config_file("user_dict.txt")
+        segmenter.tokenizer.initialize(pkuseg_model=str(args.pkuseg_model), pkuseg_user_dict=str(user_dict))
         word_starts = lambda text: {t.idx for t in segmenter.make_doc(text)}
     exceptions = read_exceptions(args.exceptions) if args.exceptions else frozenset()
     findings = find_inconsistencies(read_examples(args.file), min_length=args.min_length, word_starts=word_starts,
@@ -99,10 +102,9 @@ def _examples_for_stats(path: Path, shared: Optional[Path]):
     except ValueError:
         record = {}
     if isinstance(record, dict) and "sha256" in record and "text" not in record:   # stand-off: text from ../shared
-        from .training.evaluate import default_shared
-        from .training.real_text import load_real_dev
+        from .training.real_text import load_real_dev, shared_dir
 
-        return load_real_dev(path, shared or default_shared())
+        return load_real_dev(path, shared_dir(shared))
     return read_examples(path)
 
 
@@ -139,6 +141,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from .training.config import load_config
+
+    try:
+        print(load_config(args.config, overrides=args.overrides).to_str())
+    except (OSError, ValueError) as e:
+        _err(str(e))
+        return 1
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .training.evaluate import evaluate_command
 
@@ -150,7 +163,7 @@ def cmd_crossval(args: argparse.Namespace) -> int:
     from .training.crossval import crossval_command
 
     return crossval_command(args.config, folds=args.folds, output=args.output, overrides=args.overrides,
-                            real_dev=not args.no_real_dev, shared=args.shared, predictions=args.predictions)
+                            real_dev=None if args.no_real_dev else args.real_dev, shared=args.shared, predictions=args.predictions)
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -194,13 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--strict", action="store_true", help="exit 1 when anything is found")
     c.add_argument("--pkuseg-model", type=Path, default=Path("models/pkuseg_ctb8"),
                    help="count only occurrences on pkuseg word boundaries (none: every occurrence)")
-    c.add_argument("--user-dict", type=Path, default=Path("configs/user_dict.txt"))
+    c.add_argument("--user-dict", type=Path, default=None, help="pkuseg user dictionary (default: the package's)")
     c.add_argument("--exceptions", type=Path, help="reviewed occurrences kept as they are, with reasons (JSONL)")
     c.set_defaults(func=cmd_annotations_consistency)
     c = asub.add_parser("stats", help="measure a corpus (lengths, punctuation, figures, labels), side by side")
     c.add_argument("file", type=Path)
     c.add_argument("--compare", type=Path, nargs="*", help="other files (e.g. annotations/real_dev.jsonl)")
-    c.add_argument("--shared", type=Path, default=None, help="real reports for stand-off files (default ../shared)")
+    c.add_argument("--shared", type=Path, default=None,
+                   help="folder of the real reports, for stand-off files (default $POLICY_NLP_SHARED)")
     c.set_defaults(func=cmd_annotations_stats)
 
     p = sub.add_parser("train", help="train a pipeline from a config (config overrides as in spaCy: --section.key value)")
@@ -211,26 +225,32 @@ def build_parser() -> argparse.ArgumentParser:
                         "their figures are recorded in meta.json")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("config", help="print a config with its base merged in (for python -m spacy train)")
+    p.add_argument("config", type=Path)
+    p.set_defaults(func=cmd_config)
+
     p = sub.add_parser("evaluate", help="score a model on held-out annotated data and/or the real-text dev set")
     p.add_argument("model", type=Path)
     p.add_argument("data", type=Path, nargs="?", help="annotated JSONL (only groups the model never saw are scored)")
     p.add_argument("--output", "-o", type=Path, help="JSON file for the scores")
-    p.add_argument("--real-dev", action="store_true",
-                   help="score the real-text dev set (annotations/real_dev.jsonl, text read from --shared)")
+    p.add_argument("--real-dev", type=Path, nargs="?", const=Path("annotations/real_dev.jsonl"),
+                   help="score the real-text dev set (default annotations/real_dev.jsonl; text read from --shared)")
     p.add_argument("--include-dev", action="store_true", help="also score the model's dev groups, labelled as dev")
     p.add_argument("--shared", type=Path, default=None,
-                   help="folder holding the real reports, seeds/ and corpus/ (default $POLICY_NLP_SHARED or ../shared)")
+                   help="folder holding the real reports, seeds/ and corpus/ (default $POLICY_NLP_SHARED)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("crossval", help="k-fold cross-validation grouped by source report")
     p.add_argument("config", type=Path)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--output", "-o", type=Path)
+    p.add_argument("--real-dev", type=Path, default=Path("annotations/real_dev.jsonl"),
+                   help="the real-text dev set scored beside the corpus folds (stand-off; text read from --shared)")
     p.add_argument("--no-real-dev", action="store_true", help="score the corpus folds only")
     p.add_argument("--predictions", action="store_true",
                    help="keep every held-out paragraph's prediction in the output (offsets only, for error analysis)")
     p.add_argument("--shared", type=Path, default=None,
-                   help="folder holding the real reports (default $POLICY_NLP_SHARED or ../shared)")
+                   help="folder holding the real reports (default $POLICY_NLP_SHARED)")
     p.set_defaults(func=cmd_crossval)
 
     p = sub.add_parser("tag", help="tag every paragraph of new reports")
@@ -256,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command in ("train", "crossval"):
+    if args.command in ("train", "crossval", "config"):
         from spacy.cli._util import parse_config_overrides
 
         try:

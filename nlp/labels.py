@@ -7,9 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
-from . import CONFIGS_DIR
-
-DEFAULT_LABELS = CONFIGS_DIR / "labels.json"
+from .resources import config_file
 
 
 @dataclass(frozen=True)
@@ -38,4 +36,5 @@ def _load(path: str) -> LabelConfig:
 
 
 def load_labels(path: Optional[Union[str, Path]] = None) -> LabelConfig:
-    return _load(str(path or DEFAULT_LABELS))
+    """The label config at ``path``; by default the one installed with the package."""
+    return _load(str(path or config_file("labels.json")))

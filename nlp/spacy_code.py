@@ -3,3 +3,4 @@ import nlp.components  # noqa: F401
 import nlp.training.corpus  # noqa: F401
 import nlp.training.gazetteer  # noqa: F401
 
+import nlp.training.callbacks  # noqa: F401

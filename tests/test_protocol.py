@@ -59,7 +59,8 @@ def test_crossval_scores_each_real_line_with_a_model_that_never_saw_its_report(t
     monkeypatch.setattr(cv, "train", spy_train)
     monkeypatch.setattr(cv, "score", spy_score)
     monkeypatch.setattr(cv, "sha256", lambda path: "-")
-    cv.crossval(ROOT / "configs" / "default.cfg", folds=folds, overrides={**SMALL, "paths.annotations": str(data)})
+    cv.crossval(ROOT / "configs" / "default.cfg", folds=folds, overrides={**SMALL, "paths.annotations": str(data)},
+                shared=tmp_path)
     real_scored = [(k, g) for k, groups in scored for g in groups]
     assert sorted(g for _, g in real_scored) == sorted(e.group for e in real)      # each real line once
     assert all(g not in trained_groups[k] for k, g in real_scored)

@@ -177,15 +177,54 @@ def test_decider_is_tuned_at_initialize_from_the_scorer_out_of_fold_scores(small
 
 
 
-def test_spacy_train_accepts_the_config(tmp_path):
+@pytest.mark.slow
+def test_spacy_train_builds_the_same_model_as_policy_nlp_train(tmp_path):
     data = write_export(tmp_path / "export.jsonl")
+    overrides = {"paths.annotations": str(data), "nlp.tokenizer.segmenter": "char", "components.sk_themes.min_df": 1,
+                 "components.crf_entities.max_iterations": 50}
     command = [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "default.cfg"),
-               "--code", str(ROOT / "nlp" / "spacy_code.py"), "--output", str(tmp_path / "out"),
-               "--paths.annotations", str(data), "--nlp.tokenizer.segmenter", "char",
-               "--training.max_epochs", "1", "--components.sk_themes.min_df", "1"]
+               "--code", str(ROOT / "nlp" / "spacy_code.py"), "--output", str(tmp_path / "out")]
+    command += [arg for key, value in overrides.items() for arg in (f"--{key}", str(value))]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "out" / "model-best" / "sk_themes" / "weights.npz").is_file()
+    train(ROOT / "configs" / "default.cfg", tmp_path / "ours", overrides=overrides, quiet=True)
+    for part in ("sk_themes/weights.npz", "crf_entities/model.crfsuite", "theme_decider/thresholds.json"):
+        assert (tmp_path / "out" / "model-last" / part).read_bytes() == (tmp_path / "ours" / part).read_bytes(), part
+
+
+def test_textcat_config_holds_only_what_differs_from_the_default():
+    from nlp.training.config import load_config
+
+    text = (ROOT / "configs" / "textcat.cfg").read_text(encoding="utf-8")
+    assert 'config = "default.cfg"' in text and len(text.splitlines()) < 60
+    default = load_config(ROOT / "configs" / "default.cfg", interpolate=True)
+    textcat = load_config(ROOT / "configs" / "textcat.cfg", interpolate=True)
+    assert textcat["nlp"]["pipeline"] == ["crf_entities", "entity_rules", "textcat_multilabel", "theme_decider"]
+    assert textcat["components"]["crf_entities"] == default["components"]["crf_entities"]
+    assert textcat["components"]["theme_decider"]["scores_from"] == "textcat_multilabel"
+    assert textcat["paths"]["dev_fold"] == 0 and default["paths"]["dev_fold"] == -1
+    assert textcat["initialize"]["tokenizer"] == default["initialize"]["tokenizer"]
+    assert textcat["initialize"]["components"]["crf_entities"]["patterns"]["dev_fold"] == 0   # the split follows [paths]
+
+
+def test_a_config_whose_base_is_missing_names_it(tmp_path):
+    from nlp.training.config import load_config
+
+    (tmp_path / "x.cfg").write_text('[base]\nconfig = "nowhere.cfg"\n', encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="nowhere.cfg"):
+        load_config(tmp_path / "x.cfg")
+
+
+@pytest.mark.slow
+def test_textcat_trains_in_spacys_loop_and_tunes_thresholds_on_dev(tmp_path):
+    data = write_export(tmp_path / "export.jsonl")
+    provenance = train(ROOT / "configs" / "textcat.cfg", tmp_path / "model",
+                       overrides={**SMALL, "paths.annotations": str(data), "training.max_epochs": 8}, quiet=True)
+    assert provenance["dev_groups"] and provenance["thresholds"]       # tuned by the before_to_disk callback
+    nlp = load_pipeline(tmp_path / "model")
+    assert nlp.pipe_names == ["crf_entities", "entity_rules", "textcat_multilabel", "theme_decider"]
+    assert nlp.get_pipe("theme_decider").thresholds == provenance["thresholds"]
+    assert nlp("实施星火计划项目99项，选派科技特派员9名服务农村。")._.themes == ["agritech"]
 
 
 def test_crossval_holds_out_each_fold(tmp_path, monkeypatch):
@@ -201,7 +240,7 @@ def test_crossval_holds_out_each_fold(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cv, "train", spy)
     result = cv.crossval(ROOT / "configs" / "default.cfg", folds=5,
-                         overrides={**SMALL, "paths.annotations": str(data)}, real_dev=False)
+                         overrides={**SMALL, "paths.annotations": str(data)}, real_dev=None)
     assert seen == [(0, -1), (1, -1), (2, -1), (3, -1), (4, -1)]     # no dev fold: nothing tuned on a test fold
     assert len(result["per_fold"]) == 5
     assert sum(fold["corpus"]["n"] for fold in result["per_fold"]) == 60      # every paragraph tested exactly once

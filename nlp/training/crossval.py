@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from spacy.util import load_config
+from .config import load_config
 
 from ..annotation.examples import read_examples
 from ..metrics import sum_counts
 from .corpus import fold_of, select
-from .evaluate import REAL_DEV, default_shared, predict_examples, score
-from .real_text import load_real_dev
+from .evaluate import REAL_DEV, predict_examples, score
+from .real_text import RealTextMissing, load_real_dev, shared_dir
 from .train import git_commit, sha256, split_settings, train
 
 
@@ -30,7 +30,7 @@ def fold_map(examples, folds: int, seed: int) -> dict[str, int]:
     return {e.group: fold_of(e, folds, seed) for e in examples}
 
 
-def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, real_dev: bool = True,
+def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, real_dev: Optional[Path] = REAL_DEV,
              shared: Optional[Path] = None, keep_predictions: bool = False) -> dict:
     overrides = dict(overrides or {})
     overrides["paths.folds"] = folds
@@ -40,7 +40,7 @@ def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, rea
     split = split_settings(resolved)
     uses_dev = split["dev_fold"] >= 0
     groups = fold_map(examples, folds, split["seed"])
-    real = load_real_dev(REAL_DEV, shared or default_shared()) if real_dev else []
+    real = load_real_dev(real_dev, shared_dir(shared)) if real_dev else []
     real_fold = [groups.get(e.group, fold_of(e, folds, split["seed"])) for e in real]
     per_fold, predictions = [], []
     timed = [0, 0.0]   # characters tagged, seconds
@@ -94,7 +94,7 @@ def crossval(config: Path, folds: int = 5, overrides: Optional[dict] = None, rea
     return {"config": str(config), "config_text": Path(config).read_text(encoding="utf-8"),
             "overrides": {k: str(v) for k, v in overrides.items()}, "folds": folds,
             "commit": git_commit(), "data": {"path": str(data), "sha256": sha256(data), "records": len(examples)},
-            "real_dev": {"path": str(REAL_DEV), "sha256": sha256(REAL_DEV), "records": len(real)} if real_dev else None,
+            "real_dev": {"path": str(real_dev), "sha256": sha256(real_dev), "records": len(real)} if real_dev else None,
             "summary": summary, "chars_per_second": round(timed[0] / timed[1]) if timed[1] else None,
             "per_fold": per_fold, **({"predictions": predictions} if keep_predictions else {})}
 
@@ -117,11 +117,16 @@ def format_summary(result: dict) -> str:
 
 
 def crossval_command(config: Path, folds: int = 5, output: Optional[Path] = None, overrides: Optional[dict] = None,
-                     real_dev: bool = True, shared: Optional[Path] = None, predictions: bool = False) -> int:
+                     real_dev: Optional[Path] = REAL_DEV, shared: Optional[Path] = None,
+                     predictions: bool = False) -> int:
     if folds < 2:
         print("policy-nlp crossval: --folds must be at least 2", file=sys.stderr)
         return 2
-    result = crossval(config, folds, overrides, real_dev=real_dev, shared=shared, keep_predictions=predictions)
+    try:
+        result = crossval(config, folds, overrides, real_dev=real_dev, shared=shared, keep_predictions=predictions)
+    except (RealTextMissing, ValueError) as e:
+        print(f"policy-nlp crossval: {e}", file=sys.stderr)
+        return 1
     print(format_summary(result))
     if output:
         from ..io import atomic_write

@@ -8,7 +8,6 @@ counts, micro F1 and macro F1 over the themes with support. Entities: exact span
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -18,13 +17,9 @@ from spacy.language import Language
 from ..annotation.examples import Example, read_examples
 from ..labels import load_labels
 from ..metrics import entity_metrics, theme_metrics
-from .real_text import RealTextMissing, load_real_dev
+from .real_text import RealTextMissing, load_real_dev, shared_dir
 
-REAL_DEV = Path("annotations/real_dev.jsonl")
-
-
-def default_shared() -> Path:
-    return Path(os.environ.get("POLICY_NLP_SHARED", "../shared"))
+REAL_DEV = Path("annotations/real_dev.jsonl")   # the default of --real-dev, relative to the project
 
 
 def predict_examples(nlp: Language, texts: list[str]) -> list[dict]:
@@ -65,7 +60,7 @@ def format_report(result: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def evaluate_command(model: Path, data: Optional[Path], output: Optional[Path], real_dev: bool = False,
+def evaluate_command(model: Path, data: Optional[Path], output: Optional[Path], real_dev: Optional[Path] = None,
                      shared: Optional[Path] = None, include_dev: bool = False) -> int:
     from ..model import ModelError, load_pipeline
 
@@ -75,7 +70,7 @@ def evaluate_command(model: Path, data: Optional[Path], output: Optional[Path], 
         if data:
             sets["annotations"] = read_examples(data)
         if real_dev:
-            sets["real_dev"] = load_real_dev(REAL_DEV, shared or default_shared())
+            sets["real_dev"] = load_real_dev(real_dev, shared_dir(shared))
     except (ModelError, ValueError, OSError, RealTextMissing) as e:
         print(f"policy-nlp evaluate: {e}", file=sys.stderr)
         return 1

@@ -25,6 +25,19 @@ class RealTextMissing(FileNotFoundError):
     pass
 
 
+def shared_dir(option: Optional[Path] = None) -> Path:
+    """The folder of real reports: the ``--shared`` option, else ``$POLICY_NLP_SHARED``; never a guess."""
+    import os
+
+    chosen = option or (Path(os.environ["POLICY_NLP_SHARED"]) if os.environ.get("POLICY_NLP_SHARED") else None)
+    if chosen is None:
+        raise RealTextMissing("the folder of real reports is not known: give --shared DIR "
+                              "(the folder holding seeds/ and corpus/) or set POLICY_NLP_SHARED")
+    if not Path(chosen).is_dir():
+        raise RealTextMissing(f"{chosen}: no such folder (--shared names the folder holding seeds/ and corpus/)")
+    return Path(chosen)
+
+
 def group_of(doc_id: str, line: int) -> str:
     """The source report of a real line: the excerpt, or one of the seed page's four reports."""
     if doc_id == SEED:

@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import spacy
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import train as train_loop
-from spacy.util import load_config
+from .config import load_config
 
 import nlp.components  # noqa: F401
+import nlp.training.callbacks  # noqa: F401
 import nlp.training.corpus  # noqa: F401
 import nlp.training.gazetteer  # noqa: F401
 
@@ -54,17 +54,6 @@ def needs_training_loop(pipeline) -> bool:
     return any(isinstance(pipe, TrainablePipe) and getattr(pipe, "model", None) is not None
                and name not in pipeline.config["training"]["frozen_components"]
                for name, pipe in pipeline.pipeline)
-
-
-def tune_thresholds(pipeline, dev) -> dict:
-    """For a theme scorer without out-of-fold scores (``textcat_multilabel``): tune on dev."""
-    docs = list(pipeline.pipe([e.text for e in dev]))
-    labels = sorted(docs[0].cats) if docs else []
-    if not labels:
-        return {}
-    scores = np.array([[doc.cats.get(label, 0.0) for label in labels] for doc in docs])
-    gold = np.array([[label in e.cats for label in labels] for e in dev], dtype=np.int8)
-    return pipeline.get_pipe("theme_decider").tune(scores, gold, labels)
 
 
 def span_alignment(pipeline, examples) -> dict:
@@ -110,8 +99,6 @@ def train(config_path: Path, output: Path, overrides: Optional[dict] = None, qui
             train_loop(pipeline, Path(tmp), stdout=open(os.devnull, "w") if quiet else sys.stdout, stderr=log)
             pipeline = spacy.load(Path(tmp) / "model-best")
     decider = pipeline.get_pipe("theme_decider") if "theme_decider" in pipeline.pipe_names else None
-    if decider is not None and not decider.thresholds and dev:
-        tune_thresholds(pipeline, dev)
     provenance = {
         "config": str(config_path), "config_sha256": sha256(config_path), "overrides": overrides,
         "data": {"path": str(data_path), "sha256": sha256(data_path), "records": len(examples),

@@ -1,0 +1,1 @@
+"""Installed as the package data ``nlp.configs``: see pyproject.toml."""
