@@ -131,10 +131,10 @@ def test_the_entity_recogniser_is_chosen_in_the_config():
     assert not analysis["problems"]["theme_decider"]          # requires doc.cats: sk_themes assigns it
 
 
-def test_same_paragraph_in_both_forms_gets_the_same_themes_and_offsets(default_model):
-    from nlp.model import load_pipeline, predict
+def test_same_paragraph_in_both_forms_gets_the_same_themes_and_offsets(default_pipeline):
+    from nlp.model import predict
 
-    nlp = load_pipeline(default_model)
+    nlp = default_pipeline
     full = "2019年，市科技局（科协）组织申报国家级项目12项；新增高新技术企业３家，专利授权１２０件，与福州大学签订合作协议。"
     half = fold(full)
     a, b = list(predict(nlp, [full, half]))

@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -204,9 +205,11 @@ def _post(url, body, raw=None):
 
 
 def test_model_server_answers_bad_requests_and_slow_models_with_error_statuses():
+    release = threading.Event()
+
     def slow_or_failing(text):
         if text == "slow":
-            time.sleep(3)
+            release.wait(30)
         if text == "boom":
             raise RuntimeError("model exploded")
         return {"themes": ["ip"], "scores": {"ip": 0.9}, "entities": [{"start": 1, "end": 3, "label": "ORG",
@@ -225,11 +228,11 @@ def test_model_server_answers_bad_requests_and_slow_models_with_error_statuses()
         assert _post(f"{url}/predict", {"text": "x" * 30000}).status_code == 413
         failed = _post(f"{url}/predict", {"text": "boom"})
         assert failed.status_code == 500 and "model exploded" in failed.json()["error"]
-        started = time.monotonic()
-        slow = _post(f"{url}/predict", {"text": "slow"})
-        assert slow.status_code == 504 and time.monotonic() - started < 2.5
+        slow = _post(f"{url}/predict", {"text": "slow"})      # held until released: only the timeout answers
+        assert slow.status_code == 504
         assert _post(f"{url}/predict", {"text": "meanwhile"}).status_code == 504   # still busy: no pile-up wait
-        time.sleep(3)   # the slow call finishes in the background; the server still answers
+        release.set()   # the slow call finishes in the background; the server then answers again
+        time.sleep(0.2)
         text = f"{RARE}科技局"
         assert _post(f"{url}/doccano/category", {"text": text}).json() == [{"label": "ip"}]
         assert _post(f"{url}/doccano/span", {"text": text}).json() == \
@@ -395,11 +398,8 @@ def test_serve_and_stop_commands_with_their_own_data_folder(server, doccano_env,
     data = tmp_path / "data"
     port = doccano_server.free_port()
     try:
-        started = time.monotonic()
         code = main(["doccano", "serve", "--data", str(data), "--port", str(port)])
-        elapsed = time.monotonic() - started
         assert code == 0, capsys.readouterr().err
-        assert elapsed < 60
         running = doccano_server.running(data)
         assert running and running.url == f"http://127.0.0.1:{port}"
         assert requests.get(f"{running.url}/v1/health/", headers={"Accept": "application/json"}, timeout=10).ok

@@ -36,6 +36,7 @@ def test_no_test_fold_paragraph_or_name_reaches_training(tmp_path, folds):
         assert trained.isdisjoint(e.text for e in test)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folds", [5, 10])
 def test_crossval_scores_each_real_line_with_a_model_that_never_saw_its_report(tmp_path, monkeypatch, folds):
     from nlp.training import crossval as cv

@@ -100,6 +100,7 @@ def test_evaluate_scores_only_groups_the_model_never_saw(small_model, tmp_path, 
     assert set(scores["entities"]["per_label"]) == {"ORG", "PROGRAM", "POLICY"}
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_data_the_model_trained_on(tmp_path, capsys):
     from nlp.cli import main
 
@@ -207,6 +208,27 @@ def test_textcat_config_holds_only_what_differs_from_the_default():
     assert textcat["initialize"]["components"]["crf_entities"]["patterns"]["dev_fold"] == 0   # the split follows [paths]
 
 
+@pytest.mark.slow
+def test_paths_labels_is_honoured_by_the_corpus_the_classifier_and_its_keywords(tmp_path):
+    from nlp.labels import load_labels
+
+    data = write_export(tmp_path / "export.jsonl")
+    raw = json.loads((ROOT / "configs" / "labels.json").read_text(encoding="utf-8"))
+    raw["themes"] = [t for t in raw["themes"] if t["id"] in ("ip", "incubator", "agritech", "sci_finance", "other")]
+    for theme in raw["themes"]:
+        theme["keywords"] = ["星火计划"] if theme["id"] == "agritech" else []
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    assert len(load_labels().themes) > 5
+    train(ROOT / "configs" / "default.cfg", tmp_path / "model",
+          overrides={**SMALL, "paths.annotations": str(data), "paths.labels": str(labels)}, quiet=True)
+    nlp = load_pipeline(tmp_path / "model")
+    themes = nlp.get_pipe("sk_themes")
+    assert set(themes.labels) == {"ip", "incubator", "agritech", "sci_finance", "other"}
+    assert themes.cfg["keywords"] == {"agritech": ["星火计划"]}
+    assert set(nlp("实施星火计划项目9项。").cats) == set(themes.labels)
+
+
 def test_a_config_whose_base_is_missing_names_it(tmp_path):
     from nlp.training.config import load_config
 
@@ -227,6 +249,7 @@ def test_textcat_trains_in_spacys_loop_and_tunes_thresholds_on_dev(tmp_path):
     assert nlp("实施星火计划项目99项，选派科技特派员9名服务农村。")._.themes == ["agritech"]
 
 
+@pytest.mark.slow
 def test_crossval_holds_out_each_fold(tmp_path, monkeypatch):
     from nlp.training import crossval as cv
 
@@ -252,6 +275,7 @@ def test_crossval_holds_out_each_fold(tmp_path, monkeypatch):
     assert result["data"]["sha256"] and "config_text" in result
 
 
+@pytest.mark.slow
 def test_gazetteer_keeps_only_names_marked_wherever_they_occur(tmp_path):
     from nlp.training.gazetteer import gazetteer_patterns
 

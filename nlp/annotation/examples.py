@@ -30,6 +30,20 @@ def span_shape_problem(surface: str) -> Optional[str]:
     return None
 
 
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop separators and stray marks at the edges, and quotes or 《》 around the whole name."""
+    while True:
+        before = (start, end)
+        while start < end and (text[start] in _SEPARATORS or text[start] in _CLOSING):
+            start += 1
+        while start < end and (text[end - 1] in _SEPARATORS or text[end - 1] in _OPENING):
+            end -= 1
+        if end - start > 2 and (text[start], text[end - 1]) in _WRAPPERS:
+            start, end = start + 1, end - 1
+        if (start, end) == before:
+            return start, end
+
+
 @dataclass
 class Problem:
     path: str

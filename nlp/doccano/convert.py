@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from ..annotation.examples import span_shape_problem
+from ..annotation.examples import span_shape_problem, trim_span
 from ..labels import LabelConfig
 
 # Flat metadata keys written by the bridge; never part of an annotation's provenance.
@@ -30,10 +30,6 @@ BRIDGE_KEYS = ("content_hash", "report", "heading", "source_file",
 # Record keys that are not metadata in any doccano export shape.
 _NOT_META = {"id", "text", "data", "cats", "entities", "label", "labels", "relations", "Comments", "comments",
              "meta", "annotation_approver", "filename", "upload_name"}
-_SEPARATORS = set(" \t\n\u3000，。、；：,.;:!?！？")
-_OPENING = set("《“‘「(（[【")
-_CLOSING = set("》”’」)）]】")
-_WRAPPERS = {("《", "》"), ("“", "”"), ("‘", "’"), ("「", "」"), ('"', '"')}
 
 
 # --- offsets ----------------------------------------------------------------------------------
@@ -115,20 +111,6 @@ def repair_span(text: str, start: int, end: int, label: str) -> SpanRepair:
                           f"not UTF-16 units; kept as is")
     return SpanRepair(None, f"span [{start}, {end}, {label}] lies outside the text "
                             f"({len(text)} characters, {py_to_utf16(text, len(text))} UTF-16 units)", True)
-
-
-def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Drop separators and stray marks at the edges, and quotes or 《》 around the whole name."""
-    while True:
-        before = (start, end)
-        while start < end and (text[start] in _SEPARATORS or text[start] in _CLOSING):
-            start += 1
-        while start < end and (text[end - 1] in _SEPARATORS or text[end - 1] in _OPENING):
-            end -= 1
-        if end - start > 2 and (text[start], text[end - 1]) in _WRAPPERS:
-            start, end = start + 1, end - 1
-        if (start, end) == before:
-            return start, end
 
 
 # --- export records -> annotation records -----------------------------------------------------
