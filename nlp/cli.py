@@ -170,7 +170,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
     from .tagging.tag import tag_command
 
     return tag_command(args.inputs, model=args.model, output=args.output, summary=args.summary,
-                       workers=args.workers, progress=args.progress, cache_size=args.cache_size)
+                       workers=args.workers, progress=args.progress, cache_size=args.cache_size,
+                       chunk_mb=args.chunk_mb, time_limit=args.time_limit or None, cluster=args.cluster)
 
 
 def cmd_doccano(args: argparse.Namespace) -> int:
@@ -258,7 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", type=Path, default=Path("models/default"))
     p.add_argument("--output", "-o", type=Path, required=True, help=".jsonl, .csv or .parquet")
     p.add_argument("--summary", type=Path, help="CSV with one row per report")
-    p.add_argument("--workers", "-j", type=int, default=1)
+    p.add_argument("--workers", "-j", type=_positive_int, default=1,
+                   help="worker processes (at most one per core, and as many as memory holds at ~1 GB each)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="tag on a Dask cluster: tcp://HOST:8786 (a running scheduler) or local:N (N worker processes); "
+                        "needs pip install 'policy-nlp[cluster]'")
+    p.add_argument("--chunk-mb", type=float, default=1.0,
+                   help="a .jsonl larger than this is cut into chunks of about this size, shared among the workers")
+    p.add_argument("--time-limit", type=float, default=60.0,
+                   help="seconds a file may take to read and clean before it is skipped (0: no limit)")
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress bar: auto shows it on a terminal only")
     p.add_argument("--cache-size", type=int, default=20000,
@@ -271,6 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doccano)   # cmd_doccano(args) calls nlp.doccano.commands.run(args) -> int exit code
 
     return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def main(argv: Optional[list[str]] = None) -> int:

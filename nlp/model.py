@@ -50,7 +50,12 @@ def verify(model_dir: Path) -> None:
     listing = model_dir / CHECKSUMS
     if not listing.is_file():
         raise ModelError(f"{model_dir}: no {CHECKSUMS}; only models written by `policy-nlp train` are loaded")
-    expected = json.loads(listing.read_text(encoding="utf-8"))
+    try:
+        expected = json.loads(listing.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelError(f"{listing}: not valid JSON ({e}); the model's file list is damaged: retrain it") from None
+    if not isinstance(expected, dict) or not all(isinstance(v, str) for v in expected.values()):
+        raise ModelError(f"{listing}: expected an object of file name → SHA-256; the model's file list is damaged")
     present = {str(p.relative_to(model_dir)) for p in model_files(model_dir)}
     for name in sorted(present - set(expected)):
         raise ModelError(f"{model_dir / name}: file not written by training (unexpected file in the model)")
@@ -64,7 +69,10 @@ def verify(model_dir: Path) -> None:
 
 def load_pipeline(model_dir: Union[str, Path]) -> Language:
     verify(Path(model_dir))
-    return spacy.load(model_dir)
+    try:
+        return spacy.load(model_dir)
+    except Exception as e:   # a file the checksums vouch for that still does not load (e.g. an object array)
+        raise ModelError(f"{model_dir}: cannot load the model: {type(e).__name__}: {str(e)[:300]}") from None
 
 
 def doc_record(doc: Doc) -> dict:

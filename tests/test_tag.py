@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nlp.labels import load_labels
-from nlp.tagging.tag import FIELDS, Output, read_output, summarize, tag_command
+from nlp.tagging.output import FIELDS, OutputError, output_kind, read_output
+from nlp.tagging.tag import summarize, tag_command
 from tests.conftest import ROOT, SEED
 
 REPORT_A = ("xx市科技局2023年工作总结\n一、知识产权工作\n全市专利授权量达到5200件，新增国家知识产权示范企业3家。\n"
@@ -72,14 +73,14 @@ def test_resume_after_interruption(default_model, reports, tmp_path):
     assert tag_command([reports], default_model, full, progress="never") == 0
     out = tmp_path / "out.jsonl"
     assert tag_command([reports], default_model, out, progress="never") == 0
-    # Simulate a run killed while writing its third report: the sidecar knows two reports,
-    # the output holds them plus half a record.
+    # Simulate a run killed while writing its third file: the sidecar (a settings line, then one
+    # line per finished chunk) knows two files, the output holds them plus half a record.
     progress = out.with_name(out.name + ".progress")
     entries = progress.read_text(encoding="utf-8").splitlines()
-    keep = json.loads(entries[1])["bytes"]
+    keep = json.loads(entries[2])["bytes"]
     data = out.read_bytes()
     out.write_bytes(data[:keep] + data[keep:keep + 25])
-    progress.write_text("\n".join(entries[:2]) + "\n" + entries[2][:9], encoding="utf-8")
+    progress.write_text("\n".join(entries[:3]) + "\n" + entries[3][:9], encoding="utf-8")
     assert tag_command([reports], default_model, out, progress="never") == 0
     assert out.read_bytes() == full.read_bytes()
 
@@ -147,8 +148,8 @@ def test_seed_page(default_model, shared, tmp_path):
 
 
 def test_output_kind_is_checked(tmp_path):
-    with pytest.raises(ValueError, match="must end in .jsonl, .csv or .parquet"):
-        Output(tmp_path / "x.txt")
+    with pytest.raises(OutputError, match="must end in .jsonl, .csv or .parquet"):
+        output_kind(tmp_path / "x.txt")
 
 
 def test_a_stale_progress_file_without_output_starts_over(default_model, reports, tmp_path):
@@ -159,7 +160,7 @@ def test_a_stale_progress_file_without_output_starts_over(default_model, reports
     assert tag_command([reports], default_model, out, progress="never") == 0
     assert out.read_bytes() == first
     progress = out.with_name(out.name + ".progress").read_text(encoding="utf-8").splitlines()
-    assert len(progress) == 3 and json.loads(progress[-1])["bytes"] == len(first)
+    assert len(progress) == 4 and json.loads(progress[-1])["bytes"] == len(first)   # settings + 3 files
 
 
 def test_readme_demo_command_on_a_fresh_checkout(default_model, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
 from .clean import is_junk_line, is_tail_marker, normalize_width, strip_inline_junk
-from .read import Document, JsonlParagraph, ReadError, iter_files, read_file
+from .read import Document, JsonlParagraph, ReadError, iter_files, read_file, read_jsonl_part
 
 
 @dataclass
@@ -174,6 +174,13 @@ def report_text(paragraphs: Iterable[Paragraph]) -> str:
 
 
 def _from_jsonl(item: JsonlParagraph) -> Paragraph:
+    try:
+        return _paragraph_of(item)
+    except (TypeError, ValueError) as e:
+        raise ReadError(item.source, f"line {item.line}: a field has the wrong type ({e})") from None
+
+
+def _paragraph_of(item: JsonlParagraph) -> Paragraph:
     record = item.record
     known = {"id", "text", "report_id", "report_title", "source", "paragraph_index", "start", "end",
              "is_heading", "heading_path"}
@@ -202,6 +209,11 @@ def read_paragraphs(path: Path) -> list[Paragraph]:
     if not out:
         raise ReadError(path, "no paragraphs left after removing page furniture")
     return out
+
+
+def read_jsonl_paragraphs(path: Path, start: int, end: int, first_line: int) -> list[Paragraph]:
+    """The paragraphs of one chunk of a ``.jsonl`` (lines between two byte offsets)."""
+    return [_from_jsonl(item) for item in read_jsonl_part(path, start, end, first_line)]
 
 
 def iter_reports(paths: list[Union[str, Path]]) -> Iterator[Union[list[Paragraph], ReadError]]:

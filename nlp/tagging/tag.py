@@ -1,174 +1,32 @@
-"""Batch tagging: files → paragraphs → pipeline → one record per paragraph, resumable.
+"""Batch tagging: inputs → chunks → workers (local processes or a Dask cluster) → ordered output.
 
-Work is shared out by file: each worker process loads the pipeline once, reads its file,
-tags every report in it and sends back one block of records per report. Blocks are written
-in input order, each in one write followed by fsync, and a sidecar ``OUT.progress`` records
-the byte length of the output after each finished report. A re-run truncates the output to
-the last finished report and skips the reports already done, so an interrupted run never
-leaves a partial record behind. At most ``2 × workers`` files are in flight: memory stays flat.
+Everything that can be checked is checked before any work (the model's checksums, that the
+output and summary can be written, the worker count, that no other run writes the output);
+then the chunks are tagged, and written in input order as they come back (``output.py`` makes
+that resumable). A file that cannot be read is reported and skipped; the exit code says so.
 """
-from __future__ import annotations
-
-import csv
-import io
-import json
 import os
+import signal
 import sys
 from collections import Counter, OrderedDict
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Iterable, Iterator, Optional
 
-from ..reading.read import ReadError, iter_files
+from ..reading.read import ReadError
+from .output import (FIELDS, JSON_FIELDS, Lock, Output, OutputError, check_writable, jsonl_to_parquet,  # noqa: F401
+                     output_kind, read_output, sidecars, working_path)
+from .work import Chunk, WorkerDied, plan_chunks, run_local, worker_count
 
-FIELDS = ["id", "report_id", "report_title", "source", "paragraph_index", "start", "end", "heading_path",
-          "is_heading", "text", "themes", "scores", "entities"]
-JSON_FIELDS = {"heading_path", "themes", "scores", "entities"}
-
-
-@dataclass
-class FileResult:
-    source: str
-    blocks: list[tuple[str, list[dict]]] = field(default_factory=list)   # (report_id, records)
-    error: Optional[str] = None
+CHUNK_MB = 1.0
 
 
-# -- the worker side --------------------------------------------------------------------------
-_pipeline = None
-_cache: "OrderedDict[str, dict]" = OrderedDict()
-_cache_size = 0
-
-
-def _init_worker(model: str, cache_size: int) -> None:
-    global _pipeline, _cache_size
-    from ..model import load_pipeline
-
-    _pipeline = load_pipeline(model)
-    _cache.clear()
-    _cache_size = cache_size
-
-
-def _predict(texts: list[str]) -> list[dict]:
-    """Predictions for texts; repeated paragraphs (boilerplate, re-published pages) come from a cache."""
-    from ..model import doc_record
-
-    missing = list(dict.fromkeys(t for t in texts if t not in _cache))
-    for text, doc in zip(missing, _pipeline.pipe(missing, batch_size=64)):
-        _cache[text] = doc_record(doc)
-    out = []
-    for text in texts:
-        out.append(_cache[text])
-        _cache.move_to_end(text)
-    while len(_cache) > _cache_size:
-        _cache.popitem(last=False)
-    return out
-
-
-def tag_file(path: str, done: frozenset = frozenset()) -> FileResult:
-    from ..reading.segment import read_paragraphs
-
-    result = FileResult(path)
-    try:
-        paragraphs = read_paragraphs(Path(path))
-    except ReadError as e:
-        result.error = e.problem
-        return result
-    reports: "OrderedDict[str, list]" = OrderedDict()
-    for paragraph in paragraphs:
-        if paragraph.report_id not in done:
-            reports.setdefault(paragraph.report_id, []).append(paragraph)
-    for report_id, report in reports.items():
-        predictions = _predict([p.text for p in report])
-        records = []
-        for paragraph, prediction in zip(report, predictions):
-            record = paragraph.to_dict()
-            record.pop("meta")
-            record.update(prediction)
-            records.append({k: record.get(k) for k in FIELDS})
-        result.blocks.append((report_id, records))
-    return result
-
-
-# -- the writer side --------------------------------------------------------------------------
-class Output:
-    """An output file (.jsonl or .csv) plus its progress sidecar; resumes where a run stopped."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.kind = self.path.suffix.lower().lstrip(".")
-        if self.kind not in ("jsonl", "csv"):
-            raise ValueError(f"{self.path}: output must end in .jsonl, .csv or .parquet")
-        self.progress = self.path.with_name(self.path.name + ".progress")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.done: set[str] = set()
-        length = 0
-        if self.path.exists() and self.progress.exists():
-            for line in self.progress.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    break    # a torn last line of the sidecar: that report is redone
-                self.done.add(entry["report_id"])
-                length = entry["bytes"]
-        elif self.path.exists():
-            raise FileExistsError(f"{self.path} exists but was not written by `policy-nlp tag` (no "
-                                  f"{self.progress.name}); remove it or choose another output")
-        self._out = open(self.path, "ab")
-        self._out.truncate(length)   # drop whatever follows the last finished report
-        self._out.seek(length)
-        # a sidecar left without its output (output deleted by hand) starts over
-        self._log = open(self.progress, "a" if self.done else "w", encoding="utf-8")
-        if length == 0 and self.kind == "csv":
-            self._write_block(self._csv([], header=True))
-
-    def _csv(self, records: list[dict], header: bool = False) -> bytes:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
-        if header:
-            writer.writeheader()
-        for record in records:
-            writer.writerow({k: json.dumps(v, ensure_ascii=False) if k in JSON_FIELDS else v
-                             for k, v in record.items()})
-        return buffer.getvalue().encode("utf-8")
-
-    def _write_block(self, data: bytes) -> None:
-        self._out.write(data)
-        self._out.flush()
-        os.fsync(self._out.fileno())
-
-    def write_report(self, report_id: str, records: list[dict]) -> None:
-        if self.kind == "jsonl":
-            data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-        else:
-            data = self._csv(records)
-        self._write_block(data)
-        self._log.write(json.dumps({"report_id": report_id, "bytes": self._out.tell()}, ensure_ascii=False) + "\n")
-        self._log.flush()
-        os.fsync(self._log.fileno())
-        self.done.add(report_id)
-
-    def close(self) -> None:
-        self._out.close()
-        self._log.close()
-
-
-def read_output(path: Path) -> Iterator[dict]:
-    """Records of a finished .jsonl or .csv output, as dicts."""
-    with open(path, encoding="utf-8", newline="") as f:
-        if Path(path).suffix.lower() == ".csv":
-            for row in csv.DictReader(f):
-                yield {k: json.loads(v) if k in JSON_FIELDS else v for k, v in row.items()}
-        else:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)
-
-
-def summarize(records: Iterable[dict], themes: list[str]) -> list[dict]:
-    """One row per report: paragraph count; per theme the count and share; top ORG and PROGRAM names."""
+def summarize(records: Iterable[dict], themes: Optional[list[str]] = None) -> list[dict]:
+    """One row per report: paragraph count; per theme the count and share; top ORG and PROGRAM names.
+    The themes are the model's (the keys of ``scores``) unless given."""
     rows: "OrderedDict[str, dict]" = OrderedDict()
     for record in records:
+        if themes is None:
+            themes = list(record["scores"])
         row = rows.get(record["report_id"])
         if row is None:
             row = rows[record["report_id"]] = {"report_id": record["report_id"], "report_title": record["report_title"],
@@ -182,7 +40,7 @@ def summarize(records: Iterable[dict], themes: list[str]) -> list[dict]:
     out = []
     for row in rows.values():
         flat = {k: row[k] for k in ("report_id", "report_title", "source", "paragraphs")}
-        for theme in themes:
+        for theme in themes or []:
             flat[f"n_{theme}"] = row["themes"][theme]
             flat[f"share_{theme}"] = round(row["themes"][theme] / row["paragraphs"], 4)
         for label in ("ORG", "PROGRAM"):
@@ -192,6 +50,8 @@ def summarize(records: Iterable[dict], themes: list[str]) -> list[dict]:
 
 
 def write_summary(path: Path, rows: list[dict]) -> None:
+    import csv
+
     from ..io import atomic_write
 
     with atomic_write(path) as f:
@@ -200,95 +60,130 @@ def write_summary(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _ordered_results(files: Iterable[Union[Path, ReadError]], done: frozenset, workers: int,
-                     model: str, cache_size: int) -> Iterator[FileResult]:
-    """Results in input order; at most 2 × workers files in flight."""
-    if workers <= 1:
-        _init_worker(model, cache_size)
-        for item in files:
-            yield FileResult(item.path, error=item.problem) if isinstance(item, ReadError) else tag_file(str(item), done)
-        return
-    pending: list[Union[Future, FileResult]] = []
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model, cache_size)) as pool:
-        for item in files:
-            if isinstance(item, ReadError):
-                pending.append(FileResult(item.path, error=item.problem))
-            else:
-                pending.append(pool.submit(tag_file, str(item), done))
-            while len(pending) > 2 * workers:
-                head = pending.pop(0)
-                yield head if isinstance(head, FileResult) else head.result()
-        for head in pending:
-            yield head if isinstance(head, FileResult) else head.result()
-
-
-def _progress(enabled: str):
+def _progress(enabled: str, total: int):
     from tqdm import tqdm
 
     show = enabled == "always" or (enabled == "auto" and sys.stderr.isatty() and not os.environ.get("CI"))
-    return tqdm(unit=" reports", disable=not show, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, unit="B", unit_scale=True, disable=not show, file=sys.stderr, dynamic_ncols=True)
+
+
+def _err(message: str) -> None:
+    print(f"policy-nlp tag: {message}", file=sys.stderr)
+
+
+def _to_do(plan: list, done: dict) -> Iterator:
+    """The chunks not yet in the output; an input that changed since the interrupted run is an error."""
+    for item in plan:
+        if isinstance(item, Chunk) and item.key in done:
+            if done[item.key] != item.size:
+                raise OutputError(f"{item.source} changed since the interrupted run ({done[item.key]:,} → "
+                                  f"{item.size:,} bytes); remove the output and its .progress to start over")
+            continue
+        yield item
 
 
 def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional[Path] = None,
-                workers: int = 1, progress: str = "auto", cache_size: int = 20000) -> int:
-    from ..labels import load_labels
+                workers: int = 1, progress: str = "auto", cache_size: int = 20000, chunk_mb: float = CHUNK_MB,
+                time_limit: Optional[float] = 60.0, cluster: Optional[str] = None) -> int:
     from ..model import ModelError, verify
 
+    output = Path(output)
     try:
+        kind = output_kind(output)
+        if kind == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise OutputError(".parquet output needs pyarrow (pip install 'policy-nlp[parquet]')") from None
+        if chunk_mb <= 0:
+            raise ValueError(f"--chunk-mb must be positive (got {chunk_mb})")
         verify(model)
-    except ModelError as e:
-        print(f"policy-nlp tag: {e}", file=sys.stderr)
+        check_writable(output, "output")
+        check_writable(summary, "summary")
+        note = None
+        if cluster is None:
+            workers, note = worker_count(workers)
+        runner = _runner(cluster, workers, str(model), cache_size, time_limit)
+        lock = Lock(output)
+    except (OutputError, ModelError, ValueError, WorkerDied) as e:
+        _err(str(e))
         return 1
-    parquet = Path(output).suffix.lower() == ".parquet"
-    if parquet:
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            print("policy-nlp tag: .parquet output needs pyarrow (pip install 'policy-nlp[parquet]')", file=sys.stderr)
-            return 1
-    work_path = Path(str(output) + ".partial.jsonl") if parquet else Path(output)
-    try:
-        out = Output(work_path)
-    except (ValueError, FileExistsError) as e:
-        print(f"policy-nlp tag: {e}", file=sys.stderr)
-        return 1
-    if out.done:
-        print(f"resuming: {len(out.done)} reports already in {work_path}", file=sys.stderr)
+    if note:
+        print(note, file=sys.stderr)
+    previous_term = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     failures = paragraphs = 0
-    bar = _progress(progress)
+    out = None
     try:
-        for result in _ordered_results(iter_files(inputs), frozenset(out.done), workers, str(model), cache_size):
-            if result.error:
-                failures += 1
-                print(f"policy-nlp tag: skipped {result.source}: {result.error}", file=sys.stderr)
-                continue
-            for report_id, records in result.blocks:
-                out.write_report(report_id, records)
-                paragraphs += len(records)
-                bar.update(1)
+        work = working_path(output)
+        chunk_bytes = max(1, int(chunk_mb * 1024 * 1024))
+        out = Output(work, settings={"chunk_bytes": chunk_bytes, "output": kind})
+        if out.done:
+            print(f"resuming: {len(out.done)} chunk(s) already in {work}", file=sys.stderr)
+        plan = list(plan_chunks(inputs, chunk_bytes, exclude=sidecars(output) + ([summary] if summary else [])))
+        todo = list(_to_do(plan, out.done))
+        bar = _progress(progress, sum(c.nbytes for c in todo if isinstance(c, Chunk)))
+        try:
+            for result in runner(todo):
+                if result.error:
+                    failures += 1
+                    _err(f"skipped {result.source}: {result.error}")
+                    continue
+                out.write_chunk(result.chunk.key, result.chunk.size, result.records)
+                paragraphs += len(result.records)
+                bar.update(result.chunk.nbytes)
                 bar.set_postfix(paragraphs=paragraphs, refresh=False)
+        finally:
+            bar.close()
+    except (OutputError, WorkerDied) as e:
+        _err(str(e))
+        return 1
+    except OSError as e:
+        _err(f"writing {output} failed: {e.strerror or e}; what was written before is kept: "
+             f"free the space or fix the folder, then run the same command to resume")
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted; what was written is kept: run the same command to resume")
+        return 130
     finally:
-        bar.close()
-        out.close()
-    if parquet:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        if out is not None:
+            out.close()
+        lock.release()
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+    return _finish(output, kind, summary, paragraphs, failures)
 
-        rows = [{k: json.dumps(v, ensure_ascii=False) if k in JSON_FIELDS else v for k, v in r.items()}
-                for r in read_output(work_path)]
-        pq.write_table(pa.Table.from_pylist(rows), output)
-        work_path.unlink()
-        out.progress.unlink()
-    if summary:
-        records = _parquet_records(output) if parquet else read_output(work_path)
-        write_summary(summary, summarize(records, list(load_labels().themes)))
+
+def _finish(output: Path, kind: str, summary: Optional[Path], paragraphs: int, failures: int) -> int:
+    work = working_path(output)
+    try:
+        if kind == "parquet":
+            jsonl_to_parquet(work, output)
+            work.unlink()
+            Path(str(work) + ".progress").unlink()
+        if summary:
+            write_summary(summary, summarize(read_output(output)))
+    except OSError as e:
+        _err(f"writing {summary if summary else output} failed: {e.strerror or e}")
+        return 1
     print(f"tagged {paragraphs} paragraphs into {output}" + (f"; {failures} file(s) failed" if failures else ""),
           file=sys.stderr)
     return 1 if failures else 0
 
 
-def _parquet_records(path: Path) -> Iterator[dict]:
-    import pyarrow.parquet as pq
+def _runner(cluster: Optional[str], workers: int, model: str, cache_size: int, time_limit: Optional[float]):
+    if cluster is None:
+        return lambda items: run_local(items, workers, model, cache_size, time_limit)
+    from .cluster import run_cluster
 
-    for row in pq.read_table(path).to_pylist():
-        yield {k: json.loads(v) if k in JSON_FIELDS and isinstance(v, str) else v for k, v in row.items()}
+    return run_cluster(cluster, model, cache_size, time_limit)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _terminate(signum, frame) -> None:
+    # SIGTERM ends the run as Ctrl-C does: the output is closed cleanly and the workers stopped
+    raise KeyboardInterrupt()
