@@ -163,3 +163,103 @@ def test_decode_prefers_utf8_then_gb18030():
     assert decode("科技".encode("utf-8")) == "科技"
     assert decode("科技".encode("gb18030")) == "科技"
     assert decode("\ufeff科技".encode("utf-8")) == "科技"
+
+
+# -- hostile input: other encodings, hostile markup, broken Word files --------------------------------
+FOREIGN = {
+    "big5": "臺北市科技局2023年工作總結：全年專利授權量達到五千二百件，新增國家知識產權示範企業三家。",
+    "shift_jis": "東京都の科学技術局は、2023年度の事業報告をまとめました。特許の出願件数は増加しました。",
+    "euc-kr": "서울시 과학기술국은 2023년 업무 보고서를 발표했습니다. 특허 출원이 증가했습니다.",
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(FOREIGN))
+def test_big5_shift_jis_and_euc_kr_text_come_out_as_written(tmp_path, encoding):
+    path = tmp_path / f"r_{encoding}.txt"
+    path.write_bytes(FOREIGN[encoding].encode(encoding))
+    assert "".join(texts(path) or [p.report_title for p in read_paragraphs(path)]) in FOREIGN[encoding] or \
+        read_paragraphs(path)[0].report_title == FOREIGN[encoding]
+    assert decode(FOREIGN[encoding].encode(encoding)) == FOREIGN[encoding]
+
+
+def test_a_page_that_declares_big5_is_read_as_big5(tmp_path):
+    page = ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=big5"><title>t</title></head>'
+            '<body><h1>某縣科技局工作總結</h1><p>全年專利授權量達到一千件，新增科技企業孵化器兩家。</p></body></html>')
+    path = tmp_path / "page.html"
+    path.write_bytes(page.encode("big5"))
+    assert texts(path) == ["全年專利授權量達到一千件，新增科技企業孵化器兩家。"]
+
+
+def test_a_decoding_full_of_private_use_characters_is_refused():
+    from nlp.reading.read import implausible_share
+
+    big5 = FOREIGN["big5"].encode("big5")
+    assert implausible_share(big5.decode("gb18030")) > 0.1        # what strict GB18030 made of it before
+    assert implausible_share(decode(big5)) == 0.0
+
+
+def test_gb18030_text_is_still_read_as_gb18030_at_every_length():
+    text = "全市专利授权量达到5200件，新增国家知识产权示范企业3家，推动产学研合作，科技特派员下乡服务。"
+    for n in (12, 25, 60, len(text)):
+        assert decode(text[:n].encode("gb18030")) == text[:n]
+
+
+@pytest.mark.parametrize("shape", ["nested", "unclosed", "nested chrome"])
+def test_deeply_nested_pages_keep_their_text(tmp_path, shape):
+    # 100,000 levels: a tree parser drops the text (lxml stops at 2,048) or takes minutes (a BeautifulSoup
+    # clean-up walks every subtree); the one-pass extractor keeps it
+    inner = "<p>全年新增高新技术企业十二家，专利授权量一千件。</p>"
+    page = {"nested": "<div>" * 100_000 + inner + "</div>" * 100_000,
+            "unclosed": "<span><b>" * 50_000 + inner,
+            "nested chrome": '<div class="nav">' * 1000 + "首页" + "</div>" * 1000 + "<div>" * 50_000 + inner}[shape]
+    path = tmp_path / "deep.html"
+    path.write_text(f"<html><body><h1>某县科技局工作总结</h1>{page}</body></html>", encoding="utf-8")
+    assert texts(path) == ["全年新增高新技术企业十二家，专利授权量一千件。"]
+
+
+def test_an_unclosed_chrome_element_does_not_swallow_the_report(tmp_path):
+    path = tmp_path / "p.html"
+    path.write_text('<html><body><h1>某县科技局工作总结</h1><div class="share">分享到<p>全年专利授权量一千件。</p>'
+                    '</body></html>', encoding="utf-8")
+    assert "全年专利授权量一千件。" in texts(path)
+
+
+def _broken_docx(path):
+    import zipfile
+
+    good = path.with_name("good.docx")
+    document = docx.Document()
+    document.add_paragraph("全年专利授权量一千件。")
+    document.save(good)
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, b"<w:document><w:body><w:p>" if item.filename == "word/document.xml" else data)
+    good.unlink()
+    return path
+
+
+def test_a_docx_with_malformed_xml_is_a_read_error_naming_the_file(tmp_path):
+    path = _broken_docx(tmp_path / "broken.docx")
+    with pytest.raises(ReadError, match="broken.docx: not a readable .docx file"):
+        read_paragraphs(path)
+
+
+def test_jsonl_lines_are_split_at_newlines_only(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"text": "第一段\u2028仍是第一段"}\n{"text": "第二段"}\n{"text": 3}\n', encoding="utf-8")
+    with pytest.raises(ReadError, match="line 3: expected an object"):   # U+2028 does not shift line numbers
+        read_paragraphs(path)
+    path.write_text('{"text": "第一段\u2028仍是第一段"}\n{"text": "第二段"}\n', encoding="utf-8")
+    assert [p.text for p in read_paragraphs(path)] == ["第一段\u2028仍是第一段", "第二段"]
+
+
+def test_the_same_file_named_twice_is_read_once(tmp_path):
+    from nlp.reading.read import iter_files
+
+    (tmp_path / "in").mkdir()
+    report = tmp_path / "in" / "a.txt"
+    report.write_text(REPORT, encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(report)
+    found = list(iter_files([report, tmp_path / "in" / ".." / "in" / "a.txt", tmp_path / "in", tmp_path / "link.txt"]))
+    assert found == [report]

@@ -17,6 +17,7 @@ _BLOCK = frozenset(["p", "div", "li", "ul", "ol", "tr", "table", "section", "art
                     "h6", "br", "dd", "dt", "blockquote", "pre", "td", "th", "center", "hr", "body"])
 _DROP = frozenset(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "select",
                    "button", "head", "svg", "template", "title"])
+_CODE = frozenset(["script", "style", "template", "svg", "noscript"])   # never text, even when left open
 _VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr"])
 _CHROME = re.compile(r"(^|[-_ ])(nav|navbar|menu|breadcrumbs?|crumbs?|footer|header|sidebar|side|comments?|share|"
@@ -32,39 +33,41 @@ class _TextExtractor(HTMLParser):
         self.dropping: Optional[str] = None
         self.depth = 0
         self.held: list[str] = []
+        self.code = 0     # how many script/style-like elements are open
 
     def _emit(self, text: str) -> None:
         (self.held if self.dropping else self.parts).append(text)
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in _CODE:
+            self.code += 1
         if self.dropping:
             if tag == self.dropping:
                 self.depth += 1
-            return
-        if tag not in _VOID and (tag in _DROP or self._is_chrome(attrs)):
+        elif tag not in _VOID and (tag in _DROP or self._is_chrome(attrs)):
             self.dropping, self.depth, self.held = tag, 1, []
             return
         if tag in _BLOCK:
             self._emit("\n")
 
     def handle_startendtag(self, tag: str, attrs: list) -> None:
-        if not self.dropping and tag in _BLOCK:
+        if tag in _BLOCK:
             self._emit("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if self.dropping:
-            if tag == self.dropping:
-                self.depth -= 1
-                if self.depth == 0:
-                    self.dropping, self.held = None, []
-            return
+        if tag in _CODE and self.code:
+            self.code -= 1
+        if self.dropping and tag == self.dropping:
+            self.depth -= 1
+            if self.depth == 0:
+                self.dropping, self.held = None, []
+                return
         if tag in _BLOCK:
             self._emit("\n")
 
     def handle_data(self, data: str) -> None:
-        if self.dropping and self.dropping in ("script", "style", "template", "svg", "head", "title"):
-            return          # never text a reader sees, even when the element is left open
-        self._emit(data)
+        if not self.code:
+            self._emit(data)
 
     @staticmethod
     def _is_chrome(attrs: list) -> bool:

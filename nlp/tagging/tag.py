@@ -134,7 +134,7 @@ def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional
                 bar.set_postfix(paragraphs=paragraphs, refresh=False)
         finally:
             bar.close()
-    except (OutputError, WorkerDied) as e:
+    except (OutputError, WorkerDied, ModelError) as e:
         _err(str(e))
         return 1
     except OSError as e:

@@ -99,9 +99,17 @@ def load_worker(model: str, cache_size: int) -> None:
 
 
 def _init_local_worker(model: str, cache_size: int) -> None:
+    import sys
+
+    from ..model import ModelError
+
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    load_worker(model, cache_size)
+    try:
+        load_worker(model, cache_size)
+    except ModelError as e:
+        print(f"policy-nlp tag: {e}", file=sys.stderr)   # the pool then reports the worker's end
+        os._exit(3)
 
 
 def _die_with_parent() -> None:
