@@ -133,6 +133,43 @@ def test_push_with_a_model_keeps_its_suggestions_in_metadata_only(admin, tiny_mo
 
 
 @doccano
+def test_a_small_file_with_emoji_is_uploaded_as_utf8(admin, tmp_path):
+    texts = ["科技局发布😀新政策，支持𠮷祥企业创新。", "全年专利授权量增长。"]
+    paragraphs = tmp_path / "emoji.jsonl"
+    paragraphs.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+    pid = push(admin, [paragraphs], "emoji-push")["project_id"]
+    assert sorted(e["text"] for e in admin.examples(pid)) == sorted(texts)
+
+
+@doccano
+def test_a_failed_push_removes_the_project_it_created(admin, tmp_path, monkeypatch):
+    paragraphs = tmp_path / "p.jsonl"
+    paragraphs.write_text(json.dumps({"text": "全年专利授权量增长。"}, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    def refuse(project_id, rows):
+        raise DoccanoError("doccano rejected the upload: simulated")
+
+    monkeypatch.setattr(admin, "upload_rows", refuse)
+    with pytest.raises(DoccanoError, match="had created was deleted again"):
+        push(admin, [paragraphs], "doomed-push")
+    assert admin.find_project("doomed-push") is None
+
+
+@doccano
+def test_pull_never_replaces_labels_with_an_empty_export(admin, tmp_path):
+    report = _report(tmp_path)
+    push(admin, [report], "nothing-approved")
+    out = tmp_path / "labels.jsonl"
+    out.write_text('{"id": 1, "text": "已有标注。", "cats": ["ip"], "entities": [], "meta": {}}\n', encoding="utf-8")
+    before = out.read_bytes()
+    with pytest.raises(DoccanoError, match="holds no approved labelled examples.*left as it is"):
+        pull(admin, "nothing-approved", out, only_approved=True)
+    assert out.read_bytes() == before
+    pull(admin, "nothing-approved", out, only_approved=True, force=True)
+    assert out.read_bytes() == b""
+
+
+@doccano
 def test_push_again_adds_no_duplicates(admin, tmp_path):
     report = _report(tmp_path)
     first = push(admin, [report], "repush")
@@ -239,6 +276,82 @@ def test_model_server_answers_bad_requests_and_slow_models_with_error_statuses()
             [{"label": "ORG", "start_offset": 2, "end_offset": 4}]
     finally:
         model_server.close()
+
+
+def _fake_server(**kwargs) -> ModelServer:
+    predict = lambda text: {"themes": ["ip"], "scores": {"ip": 0.9}, "entities": []}
+    server = ModelServer(Predictor(predict, timeout=0.5), 0, "fake", **kwargs)
+    server.start()
+    return server
+
+
+def _raw(server, data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(server.server_address, timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while True:                 # refusals close the connection: read to the end
+            piece = sock.recv(65536)
+            if not piece:
+                return answer
+            answer += piece
+
+
+def test_model_server_refuses_a_negative_content_length():
+    server = _fake_server()
+    try:
+        answer = _raw(server, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400") and b"must not be negative" in answer
+    finally:
+        server.close()
+
+
+def test_model_server_cuts_off_a_client_that_trickles_its_request():
+    import socket
+
+    server = _fake_server(request_seconds=0.5)
+    request = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + b" " * 40
+    sent = 0
+    try:
+        with socket.create_connection(server.server_address, timeout=10) as sock:
+            for byte in request:                  # one byte every 0.1 s: each read is quick, the whole is not
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    break
+                sent += 1
+                time.sleep(0.1)
+                ready = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) if _readable(sock) else None
+                if ready == b"":
+                    break
+        assert sent < len(request)               # the server hung up before the client was done
+    finally:
+        server.close()
+
+
+def _readable(sock) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def test_model_server_answers_503_beyond_its_connection_limit():
+    import socket
+
+    server = _fake_server(max_connections=2)
+    idle = [socket.create_connection(server.server_address, timeout=10) for _ in range(2)]
+    try:
+        for sock in idle:
+            sock.sendall(b"POST /predict HTTP/1.1\r\n")      # half a request: each holds a slot
+        time.sleep(0.2)
+        assert _raw(server, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 503")
+        for sock in idle:
+            sock.close()
+        time.sleep(0.3)
+        assert requests.get(f"{server.url}/health", timeout=5).json()["ok"] is True
+    finally:
+        server.close()
 
 
 def test_autolabel_template_turns_an_error_body_into_no_labels():

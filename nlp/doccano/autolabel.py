@@ -11,11 +11,18 @@ Endpoints (all take ``{"text": "…"}`` by POST):
 doccano calls the model without a timeout of its own and inside a web worker, so this server
 answers every request within ``timeout`` seconds: a prediction that takes longer gets 504,
 a malformed request 4xx, an internal failure 500; the server itself keeps running.
+
+It listens on 127.0.0.1 only (the model is for the local doccano, not the network), and bounds
+what a client can take: a body of at most ``MAX_BODY`` bytes (a negative or missing length is
+refused), a connection lives at most ``request_seconds`` plus the model's timeout however slowly
+the client sends (a client trickling a byte every few seconds is cut off), and at most
+``max_connections`` are served at once; beyond that the answer is 503 at once, with no thread.
 """
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +34,8 @@ log = logging.getLogger("policy_nlp.autolabel")
 
 MAX_BODY = 1 << 20        # bytes; a paragraph is a few KB
 MAX_TEXT = 20000          # characters
+REQUEST_SECONDS = 10.0    # to receive a request, however slowly the client sends
+MAX_CONNECTIONS = 8
 TEMPLATE = "{% if input is mapping %}[]{% else %}{{ input | tojson }}{% endif %}"   # an error body adds no label
 
 
@@ -64,6 +73,26 @@ class _Handler(BaseHTTPRequestHandler):
     server: "ModelServer"
     timeout = 10                 # seconds to read a request: a stalled client cannot hold a thread
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # one deadline for the whole connection: a per-read timeout lets a trickling client stay forever
+        self._deadline = threading.Timer(self.server.request_seconds + self.server.predictor.timeout, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _cut(self) -> None:
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def log_message(self, format: str, *args) -> None:   # noqa: A002  (http.server's signature)
         log.info("%s %s", self.address_string(), format % args)
@@ -113,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             return "", (411, "a Content-Length header is required")
+        if length < 0:
+            return "", (400, "Content-Length must not be negative")
         if length > MAX_BODY:
             return "", (413, f"request body over {MAX_BODY} bytes")
         try:
@@ -139,11 +170,32 @@ ENDPOINTS = {
 class ModelServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, predictor: Predictor, port: int = 0, model_name: str = "model"):
+    def __init__(self, predictor: Predictor, port: int = 0, model_name: str = "model",
+                 request_seconds: float = REQUEST_SECONDS, max_connections: int = MAX_CONNECTIONS):
         # Loopback only: the model is for the local doccano, not the network.
         super().__init__(("127.0.0.1", port), _Handler)
         self.predictor = predictor
         self.model_name = model_name
+        self.request_seconds = request_seconds
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                body = b'{"error": "too many requests at once; try again"}'
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:

@@ -179,6 +179,10 @@ class Doccano:
                 allow_overlapping=False, grapheme_mode=False)
         return project.id, True
 
+    def delete_project(self, project_id: int) -> None:
+        with self._errors(f"delete project {project_id}"):
+            self.client.delete_project(project_id)
+
     def ensure_labels(self, project_id: int, labels: LabelConfig) -> dict[str, int]:
         """Create every theme (category) and entity (span) label with the config's colour."""
         counts = {"created": 0, "recoloured": 0}
@@ -235,7 +239,10 @@ class Doccano:
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             with self._errors(f"upload {len(rows)} examples"):
                 upload_id = uploads.upload(str(path))
-                task_id = uploads.ingest(project_id, [upload_id], PROJECT_TYPE, "JSONL", column_data="text")
+                # doccano guesses the encoding of an upload with chardet unless told: a small file with
+                # emoji is taken for Windows-1252 and fails ('charmap' codec). The file is UTF-8.
+                task_id = uploads.ingest(project_id, [upload_id], PROJECT_TYPE, "JSONL", column_data="text",
+                                         encoding="utf_8")
         status = self._wait(task_id, "import the upload")
         errors = status.result.get("error") if isinstance(status.result, dict) else None
         if status.error or errors:

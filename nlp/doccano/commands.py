@@ -122,6 +122,19 @@ def push(dc: Doccano, inputs: list[Path], project: str, model: Optional[Path] = 
     labels = labels or load_labels()
     items, errors = collect(inputs, labels)
     project_id, created = dc.ensure_project(project)
+    try:
+        return _fill(dc, project_id, created, items, errors, model, labels)
+    except BaseException as e:
+        if not created:
+            raise
+        dc.delete_project(project_id)     # leave no half-made project behind
+        if isinstance(e, DoccanoError):
+            raise DoccanoError(f"{e}; the project {project!r} this push had created was deleted again") from None
+        raise
+
+
+def _fill(dc: Doccano, project_id: int, created: bool, items: list, errors: list, model: Optional[Path],
+          labels: LabelConfig) -> dict:
     label_counts = dc.ensure_labels(project_id, labels)
     present = set()
     for example in dc.examples(project_id):
@@ -142,7 +155,13 @@ def push(dc: Doccano, inputs: list[Path], project: str, model: Optional[Path] = 
     batch = 2000   # one celery import job per batch keeps each job short
     for start in range(0, len(new), batch):
         rows = [upload_row(i.text, i.meta, i.cats, i.entities, i.display) for i in new[start:start + batch]]
-        uploaded += dc.upload_rows(project_id, rows)
+        try:
+            uploaded += dc.upload_rows(project_id, rows)
+        except DoccanoError as e:
+            if created or not uploaded:
+                raise
+            raise DoccanoError(f"{e}; {uploaded} example(s) were uploaded before it: pushing again uploads "
+                               f"only the rest (the same text is never uploaded twice)") from None
     return {"project_id": project_id, "created": created, "labels": label_counts, "uploaded": uploaded,
             "skipped": skipped, "labelled": sum(1 for i in new if i.cats or i.entities), "errors": errors}
 
@@ -161,7 +180,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 # --- pull ---------------------------------------------------------------------------------------
 
 def pull(dc: Doccano, project: str, output: Path, only_approved: bool = False, annotator: Optional[str] = None,
-         labels: Optional[LabelConfig] = None):
+         labels: Optional[LabelConfig] = None, force: bool = False):
     from ..io import atomic_write, dumps
 
     labels = labels or load_labels()
@@ -171,15 +190,29 @@ def pull(dc: Doccano, project: str, output: Path, only_approved: bool = False, a
         result = merge_export(files, labels, annotator)
     except ValueError as e:
         raise DoccanoError(str(e)) from None
+    kept = _records_in(output)
+    if not result.records and kept and not force:
+        what = "approved " if only_approved else ""
+        raise DoccanoError(f"the export of {project!r} holds no {what}labelled examples"
+                           + (f" by {annotator!r}" if annotator else "")
+                           + f"; {output} ({kept} record(s)) was left as it is (--force replaces it with an empty file)")
     with atomic_write(output) as out:
         for record in result.records:
             out.write(dumps(record) + "\n")
     return result
 
 
+def _records_in(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return 0
+
+
 def cmd_pull(args: argparse.Namespace) -> int:
     dc = Doccano.connect(args.url)
-    result = pull(dc, args.project, args.output, args.only_approved, args.annotator)
+    result = pull(dc, args.project, args.output, args.only_approved, args.annotator, force=args.force)
     _report("fixed", result.fixed)
     _report("rejected", result.rejected)
     _report("conflict", result.conflicts)
@@ -410,6 +443,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", type=Path, required=True)
     p.add_argument("--only-approved", action="store_true", help="only examples marked done (confirmed)")
     p.add_argument("--annotator", help="only this user's labels")
+    p.add_argument("--force", action="store_true", help="replace a non-empty output even with an empty export")
     p.set_defaults(doccano_func=cmd_pull)
 
     p = client(sub.add_parser("autolabel", help="serve a model for doccano's auto-labeling"))
