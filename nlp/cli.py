@@ -56,7 +56,7 @@ def cmd_annotations_check(args: argparse.Namespace) -> int:
         print(problem)
     errors = sum(1 for p in problems if p.severity == "error")
     print(f"{args.file}: {errors} error(s), {len(problems) - errors} warning(s)")
-    return 1 if errors else 0
+    return 1 if errors or (args.strict and problems) else 0
 
 
 def cmd_annotations_consistency(args: argparse.Namespace) -> int:
@@ -96,7 +96,9 @@ def _examples_for_stats(path: Path, shared: Optional[Path]):
 
     import json
 
-    first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "{}")
+    from .annotation.examples import read_lines
+
+    first = next((line for line in read_lines(path) if line.strip()), "{}")
     try:
         record = json.loads(first)
     except ValueError:
@@ -199,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     asub = p.add_subparsers(dest="annotations_command", required=True)
     c = asub.add_parser("check", help="validate a doccano JSONL export against the label config")
     c.add_argument("file", type=Path)
+    c.add_argument("--strict", action="store_true", help="exit 1 on warnings too (e.g. offsets that may be UTF-16)")
     c.set_defaults(func=cmd_annotations_check)
     c = asub.add_parser("consistency", help="list strings labelled in one place and not, or otherwise, elsewhere")
     c.add_argument("file", type=Path)

@@ -85,3 +85,49 @@ def test_reading_a_bad_export_fails_naming_the_line(tmp_path):
     path.write_text('{"text": "科技", "cats": ["nope"], "entities": []}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"x.jsonl:1: error: unknown theme 'nope'"):
         read_examples(path)
+
+
+# -- check: hostile but valid-looking records --------------------------------------------------------
+def _check(tmp_path, *records, raw: bytes = None):
+    from nlp.annotation.examples import check_file
+
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(raw if raw is not None else
+                     "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+    return check_file(path)
+
+
+def test_check_flags_a_span_that_reads_differently_in_utf16_units(tmp_path):
+    text = "😀𠮷与省科技厅合作开展项目。"
+    at = text.index("科技厅")
+    # doccano's UTF-16 offsets of 科技厅 (two astral characters before it), stored as if they were characters
+    problems = _check(tmp_path, {"text": text, "cats": ["cooperation"], "entities": [[at + 2, at + 5, "ORG"]]})
+    assert any(p.severity == "warning" and "'厅合作'" in p.message and "'科技厅'" in p.message for p in problems)
+    clean = _check(tmp_path, {"text": text, "cats": ["cooperation"], "entities": [[at - 1, at + 3, "ORG"]]})
+    assert not [p for p in clean if "UTF-16" in p.message]
+
+
+def test_check_refuses_booleans_as_offsets_and_says_when_start_is_after_end(tmp_path):
+    problems = _check(tmp_path, {"text": "市科技局召开会议。", "cats": ["other"], "entities": [[True, 4, "ORG"]]},
+                      {"text": "县科技局召开会议。", "cats": ["other"], "entities": [[4, 1, "ORG"]]})
+    messages = [(p.line, p.message) for p in problems if p.severity == "error"]
+    assert any(line == 1 and "whole-number offsets" in m for line, m in messages)
+    assert any(line == 2 and "starts at or after its end" in m for line, m in messages)
+
+
+def test_check_reads_a_bom_and_keeps_line_numbers_across_u2028(tmp_path):
+    good = {"text": "市科技局召开会议\u2028并部署工作。", "cats": ["other"], "entities": [[0, 4, "ORG"]]}
+    bad = {"text": "县科技局召开会议。", "cats": ["nonsense"], "entities": []}
+    data = ("\ufeff" + json.dumps(good, ensure_ascii=False) + "\n" + json.dumps(bad, ensure_ascii=False) + "\n")
+    problems = _check(tmp_path, raw=data.encode("utf-8"))
+    assert [(p.line, p.severity) for p in problems] == [(2, "error")] and "unknown theme" in problems[0].message
+
+
+def test_trimming_a_span_leaves_nothing_the_name_check_flags():
+    from nlp.annotation.examples import span_shape_problem, trim_span
+
+    for left in ["", " ", "，", "》", "“", "《", "（"]:
+        for right in ["", "。", "、", "《", "”", "》", "）"]:
+            text = f"{left}科技创新券{right}"
+            start, end = trim_span(text, 0, len(text))
+            assert not span_shape_problem(text[start:end]), (left, right, text[start:end])

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .examples import Example
+from .examples import read_lines, Example
 
 
 @dataclass
@@ -109,7 +109,7 @@ def read_exceptions(path) -> frozenset:
     import json
     from pathlib import Path
 
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in read_lines(path) if line.strip()]
     missing = [i for i, r in enumerate(rows, 1) if not r.get("reason")]
     if missing:
         raise ValueError(f"{path}: line {missing[0]}: an exception needs a reason")

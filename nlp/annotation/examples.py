@@ -104,19 +104,29 @@ def check_record(record: object, labels: LabelConfig) -> list[tuple[str, str]]:
         return out + [("error", "\"entities\" must be a list of [start, end, label]")]
     good = []
     for span in spans:
-        if not (isinstance(span, list) and len(span) == 3 and isinstance(span[0], int)
-                and isinstance(span[1], int) and isinstance(span[2], str)):
-            out.append(("error", f"entity {span!r} is not [start, end, label]"))
+        # type() and not isinstance(): JSON true is a bool, and bool is an int to isinstance
+        if not (isinstance(span, list) and len(span) == 3 and type(span[0]) is int
+                and type(span[1]) is int and isinstance(span[2], str)):
+            out.append(("error", f"entity {span!r} is not [start, end, label] with whole-number offsets"))
             continue
         start, end, label = span
         if label not in labels.entities:
             out.append(("error", f"unknown entity label {label!r} in {span}"))
+        if start >= end:
+            out.append(("error", f"entity {span} starts at or after its end"))
+            continue
         if not 0 <= start < end <= len(text):
             out.append(("error", f"entity {span} out of range for a text of {len(text)} characters"))
             continue
         shape = span_shape_problem(text[start:end])
         if shape:
             out.append(("error", f"entity {span} does not match a name: {text[start:end]!r} {shape}"))
+        shifted = _utf16_reading(text, start, end)
+        if shifted is not None:
+            out.append(("warning", f"entity {span} reads {text[start:end]!r} counted in characters (this format) "
+                                   f"but {shifted!r} counted in UTF-16 units, as doccano's UI counts: a character "
+                                   f"beyond U+FFFF comes before it. Check which was meant (`doccano pull` "
+                                   f"converts doccano's offsets)"))
         good.append((start, end, label))
     good.sort()
     for (s1, e1, l1), (s2, e2, l2) in zip(good, good[1:]):
@@ -127,12 +137,34 @@ def check_record(record: object, labels: LabelConfig) -> list[tuple[str, str]]:
     return out
 
 
+def _utf16_reading(text: str, start: int, end: int) -> Optional[str]:
+    """What the span reads as UTF-16 offsets, when that differs and still looks like a name."""
+    if not any(ord(c) > 0xFFFF for c in text[:end]):
+        return None
+    units, at = [], 0
+    for i, c in enumerate(text):          # the code-point index of each UTF-16 offset
+        units.append(i)
+        if ord(c) > 0xFFFF:
+            units.append(None)
+    units.append(len(text))
+    if end >= len(units) or units[start] is None or units[end] is None:
+        return None
+    surface = text[units[start]:units[end]]
+    return surface if surface and not span_shape_problem(surface) else None
+
+
+def read_lines(path: Union[str, Path]) -> list[str]:
+    """A .jsonl's lines: UTF-8 with or without a BOM, split at "\n" only (str.splitlines also
+    splits at U+2028 and the like, which a JSON string may hold, shifting every later line)."""
+    return Path(path).read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
+
+
 def check_file(path: Union[str, Path], labels: Optional[LabelConfig] = None) -> list[Problem]:
     labels = labels or load_labels()
     path = Path(path)
     problems: list[Problem] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_lines(path)
     except (OSError, UnicodeDecodeError) as e:
         return [Problem(str(path), 0, "error", f"cannot read: {e}")]
     seen: dict[str, int] = {}
@@ -166,7 +198,7 @@ def read_examples(path: Union[str, Path], labels: Optional[LabelConfig] = None) 
         more = f" (and {len(errors) - 1} more; run `policy-nlp annotations check {path}`)" if len(errors) > 1 else ""
         raise ValueError(f"{errors[0]}{more}")
     out = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_lines(path), 1):
         if line.strip():
             r = json.loads(line)
             meta = r.get("meta")

@@ -346,7 +346,7 @@ def read_export(archive: Path) -> dict[str, list]:
         if name.endswith(".json") and stripped.startswith("["):
             rows = json.loads(stripped)
         else:
-            for number, line in enumerate(text.splitlines(), 1):
+            for number, line in enumerate(text.split("\n"), 1):   # not splitlines: U+2028 is inside strings
                 if not line.strip():
                     continue
                 try:

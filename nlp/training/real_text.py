@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-from ..annotation.examples import Example
+from ..annotation.examples import Example, read_lines
 
 SEED = "000_d1176b456afaead3"
 # The seed page holds four reports; these are the lines where each begins.
@@ -68,7 +68,7 @@ class RealText:
     def _excerpts(self) -> dict[str, list[str]]:
         out = {}
         for path in sorted((self.shared / "corpus").glob("*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
+            for line in read_lines(path):
                 if line.strip():
                     row = json.loads(line)
                     out[row["doc_id"]] = row.get("text", "").splitlines()
@@ -96,7 +96,7 @@ def load_real_dev(path: Union[str, Path], shared: Union[str, Path]) -> list[Exam
     and ``ValueError`` naming the record when a line's text no longer matches its hash."""
     real = RealText(shared)
     out, missing = [], []
-    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(read_lines(path), 1):
         if not raw.strip():
             continue
         record = json.loads(raw)
