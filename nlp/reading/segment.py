@@ -198,10 +198,13 @@ def _paragraph_of(item: JsonlParagraph) -> Paragraph:
         meta={k: v for k, v in record.items() if k not in known})
 
 
-def read_paragraphs(path: Path) -> list[Paragraph]:
-    """All paragraphs of one file; raises ``ReadError`` naming the file on bad input."""
+def read_paragraphs(path: Path, source: Optional[str] = None) -> list[Paragraph]:
+    """All paragraphs of one file; raises ``ReadError`` naming the file on bad input.
+    ``source`` names the file in the paragraphs (ids, report ids) when it is opened by another path."""
     out: list[Paragraph] = []
     for item in read_file(path):
+        if source is not None:
+            item.source = source
         if isinstance(item, JsonlParagraph):
             out.append(_from_jsonl(item))
         else:
@@ -211,9 +214,13 @@ def read_paragraphs(path: Path) -> list[Paragraph]:
     return out
 
 
-def read_jsonl_paragraphs(path: Path, start: int, end: int, first_line: int) -> list[Paragraph]:
+def read_jsonl_paragraphs(path: Path, start: int, end: int, first_line: int,
+                          source: Optional[str] = None) -> list[Paragraph]:
     """The paragraphs of one chunk of a ``.jsonl`` (lines between two byte offsets)."""
-    return [_from_jsonl(item) for item in read_jsonl_part(path, start, end, first_line)]
+    items = list(read_jsonl_part(path, start, end, first_line))
+    for item in items:
+        item.source = source if source is not None else item.source
+    return [_from_jsonl(item) for item in items]
 
 
 def iter_reports(paths: list[Union[str, Path]]) -> Iterator[Union[list[Paragraph], ReadError]]:

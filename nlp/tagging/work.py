@@ -27,7 +27,8 @@ WORKER_GB = 1.0   # peak resident memory of one worker with the default model, m
 @dataclass(frozen=True)
 class Chunk:
     source: str                 # the path as given: records keep it
-    key: str                    # resolved path and chunk number: the same across runs and spellings
+    path: str                   # the absolute path a worker opens (on a cluster: a shared filesystem)
+    key: str                    # absolute path and chunk number: the same across runs and spellings
     size: int                   # of the input file when planned (a resumed run checks it is unchanged)
     start: int = 0
     end: Optional[int] = None   # None: the whole file
@@ -56,7 +57,7 @@ def plan_chunks(inputs: list, chunk_bytes: int, exclude: Iterable = ()) -> Itera
         if item.suffix.lower() == ".jsonl" and size > chunk_bytes and _line_splittable(item):
             yield from _jsonl_chunks(item, resolved, size, chunk_bytes)
         else:
-            yield Chunk(str(item), f"{resolved}#0", size)
+            yield Chunk(str(item), resolved, f"{resolved}#0", size)
 
 
 def _line_splittable(path: Path) -> bool:
@@ -74,7 +75,7 @@ def _jsonl_chunks(path: Path, resolved: str, size: int, chunk_bytes: int) -> Ite
             if not block:
                 return
             block += f.readline()        # finish the line the block ends in
-            yield Chunk(str(path), f"{resolved}#{index}", size, start, start + len(block), line)
+            yield Chunk(str(path), resolved, f"{resolved}#{index}", size, start, start + len(block), line)
             index, start, line = index + 1, start + len(block), line + block.count(b"\n")
 
 
@@ -175,8 +176,8 @@ def read_chunk(chunk: Chunk) -> list:
     from ..reading.segment import read_jsonl_paragraphs, read_paragraphs
 
     if chunk.end is None:
-        return read_paragraphs(Path(chunk.source))
-    return read_jsonl_paragraphs(Path(chunk.source), chunk.start, chunk.end, chunk.first_line)
+        return read_paragraphs(Path(chunk.path), source=chunk.source)
+    return read_jsonl_paragraphs(Path(chunk.path), chunk.start, chunk.end, chunk.first_line, source=chunk.source)
 
 
 def tag_chunk(chunk: Chunk, time_limit: Optional[float] = None) -> ChunkResult:
