@@ -41,14 +41,14 @@ class PipelinePlugin(_PluginBase):
         load_worker(self.model, self.cache_size)
 
 
-def _tag(chunk: Chunk) -> ChunkResult:
+def _tag(chunk: Chunk, kind: str) -> ChunkResult:
     from .work import tag_chunk
 
-    return tag_chunk(chunk, None)
+    return tag_chunk(chunk, None, kind)
 
 
-def run_cluster(address: str, model: str, cache_size: int,
-                time_limit: Optional[float]) -> Callable[[Iterable], Iterator[ChunkResult]]:
+def run_cluster(address: str, model: str, cache_size: int, time_limit: Optional[float],
+                kind: str = "jsonl") -> Callable[[Iterable], Iterator[ChunkResult]]:
     """Connect (or start a LocalCluster), load the pipeline on every worker, and return the runner."""
     try:
         from distributed import Client, LocalCluster
@@ -88,7 +88,7 @@ def run_cluster(address: str, model: str, cache_size: int,
             pending: deque = deque()
             for item in items:
                 pending.append(_failed(item) if isinstance(item, ReadError)
-                               else client.submit(_tag, item, pure=False, retries=2))
+                               else client.submit(_tag, item, kind, pure=False, retries=2))
                 while len(pending) > window:
                     yield _gather(pending.popleft())
             while pending:

@@ -156,11 +156,8 @@ class Output:
         self._out.flush()
         os.fsync(self._out.fileno())
 
-    def write_chunk(self, key: str, input_size: int, records: list[dict]) -> None:
-        if self.kind == "jsonl":
-            data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-        else:
-            data = _csv_rows(records)
+    def write_chunk(self, key: str, input_size: int, data: bytes) -> None:
+        """Append one chunk's records, already encoded by ``encode_records`` (in the worker)."""
         start = self._out.tell()
         self._write(data)
         entry = {"chunk": key, "size": input_size, "start": start, "bytes": self._out.tell(), "crc": zlib.crc32(data)}
@@ -172,6 +169,14 @@ class Output:
     def close(self) -> None:
         self._out.close()
         self._log.close()
+
+
+def encode_records(records: list[dict], kind: str) -> bytes:
+    """Records as the bytes of a .jsonl or .csv block. Workers encode, so the process that writes
+    only writes: on a machine with as many workers as cores, it must not be the bottleneck."""
+    if kind == "csv":
+        return _csv_rows(records)
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
 def _csv_rows(records: list[dict], header: bool = False) -> bytes:

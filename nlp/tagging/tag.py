@@ -103,7 +103,7 @@ def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional
         note = None
         if cluster is None:
             workers, note = worker_count(workers)
-        runner = _runner(cluster, workers, str(model), cache_size, time_limit)
+        runner = _runner(cluster, workers, str(model), cache_size, time_limit, "csv" if kind == "csv" else "jsonl")
         lock = Lock(output)
     except (OutputError, ModelError, ValueError, WorkerDied) as e:
         _err(str(e))
@@ -128,8 +128,8 @@ def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional
                     failures += 1
                     _err(f"skipped {result.source}: {result.error}")
                     continue
-                out.write_chunk(result.chunk.key, result.chunk.size, result.records)
-                paragraphs += len(result.records)
+                out.write_chunk(result.chunk.key, result.chunk.size, result.data)
+                paragraphs += result.count
                 bar.update(result.chunk.nbytes)
                 bar.set_postfix(paragraphs=paragraphs, refresh=False)
         finally:
@@ -170,12 +170,13 @@ def _finish(output: Path, kind: str, summary: Optional[Path], paragraphs: int, f
     return 1 if failures else 0
 
 
-def _runner(cluster: Optional[str], workers: int, model: str, cache_size: int, time_limit: Optional[float]):
+def _runner(cluster: Optional[str], workers: int, model: str, cache_size: int, time_limit: Optional[float],
+            encoding: str):
     if cluster is None:
-        return lambda items: run_local(items, workers, model, cache_size, time_limit)
+        return lambda items: run_local(items, workers, model, cache_size, time_limit, encoding)
     from .cluster import run_cluster
 
-    return run_cluster(cluster, model, cache_size, time_limit)
+    return run_cluster(cluster, model, cache_size, time_limit, encoding)
 
 
 def _main_thread() -> bool:

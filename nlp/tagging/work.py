@@ -14,12 +14,12 @@ import os
 import signal
 import threading
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
 from ..reading.read import ReadError, iter_files
-from .output import FIELDS
+from .output import FIELDS, encode_records
 
 WORKER_GB = 1.0   # peak resident memory of one worker with the default model, measured (README "Speed")
 
@@ -43,7 +43,8 @@ class Chunk:
 class ChunkResult:
     chunk: Optional[Chunk]
     source: str
-    records: list = field(default_factory=list)
+    data: bytes = b""       # the chunk's records, encoded for the output (.jsonl or .csv lines)
+    count: int = 0          # how many records
     error: Optional[str] = None
 
 
@@ -180,8 +181,8 @@ def read_chunk(chunk: Chunk) -> list:
     return read_jsonl_paragraphs(Path(chunk.path), chunk.start, chunk.end, chunk.first_line, source=chunk.source)
 
 
-def tag_chunk(chunk: Chunk, time_limit: Optional[float] = None) -> ChunkResult:
-    """Read and tag one chunk; errors come back as text, never raised."""
+def tag_chunk(chunk: Chunk, time_limit: Optional[float] = None, kind: str = "jsonl") -> ChunkResult:
+    """Read and tag one chunk into encoded records; errors come back as text, never raised."""
     result = ChunkResult(chunk, chunk.source)
     try:
         with _time_limit(time_limit):
@@ -197,13 +198,15 @@ def tag_chunk(chunk: Chunk, time_limit: Optional[float] = None) -> ChunkResult:
         result.error = f"{type(e).__name__}: {str(e)[:300]}"
         return result
     try:
+        records = []
         for paragraph, prediction in zip(paragraphs, _predict([p.text for p in paragraphs])):
             record = paragraph.to_dict()
             record.pop("meta")
             record.update(prediction)
-            result.records.append({k: record.get(k) for k in FIELDS})
+            records.append({k: record.get(k) for k in FIELDS})
+        result.data, result.count = encode_records(records, kind), len(records)
     except Exception as e:
-        result.records, result.error = [], f"tagging failed: {type(e).__name__}: {str(e)[:300]}"
+        result.error = f"tagging failed: {type(e).__name__}: {str(e)[:300]}"
     return result
 
 
@@ -238,12 +241,12 @@ def available_gb() -> Optional[float]:
 
 
 def run_local(items: Iterable[Union[Chunk, ReadError]], workers: int, model: str, cache_size: int,
-              time_limit: Optional[float]) -> Iterator[ChunkResult]:
+              time_limit: Optional[float], kind: str = "jsonl") -> Iterator[ChunkResult]:
     """Results in input order; at most ``2 × workers`` chunks in flight, so memory stays flat."""
     if workers == 1:
         load_worker(model, cache_size)
         for item in items:
-            yield _failed(item) if isinstance(item, ReadError) else tag_chunk(item, time_limit)
+            yield _failed(item) if isinstance(item, ReadError) else tag_chunk(item, time_limit, kind)
         return
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -253,7 +256,7 @@ def run_local(items: Iterable[Union[Chunk, ReadError]], workers: int, model: str
     finished = False
     try:
         for item in items:
-            pending.append(_failed(item) if isinstance(item, ReadError) else pool.submit(tag_chunk, item, time_limit))
+            pending.append(_failed(item) if isinstance(item, ReadError) else pool.submit(tag_chunk, item, time_limit, kind))
             while len(pending) > 2 * workers:
                 yield _result(pending.popleft())
         while pending:
