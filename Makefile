@@ -11,7 +11,7 @@ DEFAULT_MODEL := models/default/meta.json
 DOCCANO := $(CACHE)/doccano-venv/bin/doccano
 SHARED ?= ../shared
 
-.PHONY: install segmenter model demo test doccano clean results smoke-py312
+.PHONY: install segmenter model demo test doccano clean results smoke-py312 browser
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -42,10 +42,19 @@ $(DOCCANO): $(VENV)/.installed
 	$(BIN)/policy-nlp doccano install
 
 demo: $(DEFAULT_MODEL)
-	$(BIN)/policy-nlp tag examples --model models/default --output out/demo.jsonl --summary out/demo_summary.csv
+	$(BIN)/policy-nlp tag examples --model models/default --output out/demo.jsonl --summary out/demo_summary.csv \
+		--html out/demo_report.html
 	@$(BIN)/python -m nlp.tagging.show out/demo.jsonl out/demo_summary.csv
+	@echo "HTML report: $(CURDIR)/out/demo_report.html"
 
-test: $(DEFAULT_MODEL) $(DOCCANO)
+# The report's browser test opens it in Debian's chromium, installed here when missing (needs root;
+# without it that one test skips, saying why).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get install -y -q chromium >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || \
+		echo "chromium not installed: the browser test of the HTML report will skip"; }
+
+test: $(DEFAULT_MODEL) $(DOCCANO) browser
 	POLICY_NLP_REQUIRE_DOCCANO=1 $(BIN)/python -m pytest -q
 
 # Python 3.12: a non-editable install in its own venv tags the bundled examples exactly as 3.11 does.

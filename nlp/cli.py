@@ -171,9 +171,22 @@ def cmd_crossval(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     from .tagging.tag import tag_command
 
-    return tag_command(args.inputs, model=args.model, output=args.output, summary=args.summary,
+    code = tag_command(args.inputs, model=args.model, output=args.output, summary=args.summary,
                        workers=args.workers, progress=args.progress, cache_size=args.cache_size,
-                       chunk_mb=args.chunk_mb, time_limit=args.time_limit or None, cluster=args.cluster)
+                       chunk_mb=args.chunk_mb, time_limit=args.time_limit or None, cluster=args.cluster,
+                       html=args.html)
+    if args.html and code in (0, 1) and args.output.exists():
+        from .report.render import report_command
+
+        # a report of what was tagged, also when some files failed (they were named above)
+        return max(code, report_command([args.output], args.html))
+    return code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.render import report_command
+
+    return report_command(args.inputs, args.output, max_paragraphs=args.max_paragraphs, title=args.title)
 
 
 def cmd_doccano(args: argparse.Namespace) -> int:
@@ -262,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", type=Path, default=Path("models/default"))
     p.add_argument("--output", "-o", type=Path, required=True, help=".jsonl, .csv or .parquet")
     p.add_argument("--summary", type=Path, help="CSV with one row per report")
+    p.add_argument("--html", type=Path, help="also write the HTML report of what was tagged (as `policy-nlp report`)")
     p.add_argument("--workers", "-j", type=_positive_int, default=1,
                    help="worker processes (at most one per core, and as many as memory holds at ~1 GB each)")
     p.add_argument("--cluster", metavar="ADDRESS",
@@ -276,6 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-size", type=int, default=20000,
                    help="paragraphs whose predictions are kept per worker, for repeated text (0: off)")
     p.set_defaults(func=cmd_tag)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of tagged outputs: themes by report, "
+                                      "place and year, highlighted names")
+    p.add_argument("inputs", nargs="+", type=Path, help="outputs of `policy-nlp tag` (.jsonl, .csv or .parquet)")
+    p.add_argument("--output", "-o", type=Path, required=True, help="the .html file to write")
+    p.add_argument("--max-paragraphs", type=int, default=20000,
+                   help="show the texts of at most this many paragraphs (figures count all)")
+    p.add_argument("--title", help="the report's heading")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("doccano", help="bridge to a doccano annotation server")
     from .doccano.commands import add_arguments

@@ -15,6 +15,9 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[TextIO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)        # what open() would have given, not mkstemp's private 0600
     try:
         with os.fdopen(fd, mode, encoding="utf-8", newline="") as handle:
             yield handle

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
 from .clean import is_junk_line, is_tail_marker, normalize_width, strip_inline_junk
+from .metadata import report_metadata
 from .read import Document, JsonlParagraph, ReadError, iter_files, read_file, read_jsonl_part
 
 
@@ -20,6 +21,9 @@ class Paragraph:
     report_id: str
     report_title: str
     source: str
+    place: str                  # the report's place and year (metadata.py), "" when unknown
+    year: str
+    metadata_from: dict         # how each was found: {"place": "title: 福州市", "year": "text: 2019年"}
     paragraph_index: int
     start: Optional[int]
     end: Optional[int]
@@ -137,6 +141,9 @@ def paragraphs_from_text(text: str, source: str) -> list[Paragraph]:
             preamble.add(line)
     for number, (title, body) in enumerate(reports, 1):
         report_id = f"{source}#{number}"
+        # a title that is only the file name is not evidence of the report's own: read it last, as such
+        named = title != Path(source).stem
+        metadata = report_metadata(title if named else "", body, Path(source).name)
         seen_short = set(preamble) | {title}
         stack: list[tuple[int, str]] = []
         offset = 0
@@ -161,6 +168,7 @@ def paragraphs_from_text(text: str, source: str) -> list[Paragraph]:
                     stack.append((level, piece))
                 out.append(Paragraph(
                     id=f"{report_id}/{index}", report_id=report_id, report_title=title, source=source,
+                    place=metadata.place, year=metadata.year, metadata_from=metadata.found,
                     paragraph_index=index, start=offset, end=offset + len(piece), is_heading=heading,
                     heading_path=path, text=piece))
                 offset += len(piece) + 1   # reports join paragraphs with "\n"
@@ -183,13 +191,15 @@ def _from_jsonl(item: JsonlParagraph) -> Paragraph:
 def _paragraph_of(item: JsonlParagraph) -> Paragraph:
     record = item.record
     known = {"id", "text", "report_id", "report_title", "source", "paragraph_index", "start", "end",
-             "is_heading", "heading_path"}
+             "is_heading", "heading_path", "place", "year", "metadata_from"}
     text = record["text"]
     return Paragraph(
         id=str(record.get("id", f"{item.source}:{item.line}")),
         report_id=str(record.get("report_id", item.source)),
         report_title=str(record.get("report_title", "")),
         source=str(record.get("source", item.source)),
+        place=str(record.get("place", "")), year=str(record.get("year", "")),
+        metadata_from=dict(record.get("metadata_from") or {}),
         paragraph_index=int(record.get("paragraph_index", item.line - 1)),
         start=record.get("start"), end=record.get("end"),
         is_heading=bool(record.get("is_heading", is_heading(text))),
@@ -202,13 +212,17 @@ def read_paragraphs(path: Path, source: Optional[str] = None) -> list[Paragraph]
     """All paragraphs of one file; raises ``ReadError`` naming the file on bad input.
     ``source`` names the file in the paragraphs (ids, report ids) when it is opened by another path."""
     out: list[Paragraph] = []
+    jsonl = False
     for item in read_file(path):
         if source is not None:
             item.source = source
         if isinstance(item, JsonlParagraph):
             out.append(_from_jsonl(item))
+            jsonl = True
         else:
             out.extend(paragraphs_from_text(item.text, item.source))
+    if jsonl:
+        _add_metadata(out)
     if not out:
         raise ReadError(path, "no paragraphs left after removing page furniture")
     return out
@@ -220,7 +234,24 @@ def read_jsonl_paragraphs(path: Path, start: int, end: int, first_line: int,
     items = list(read_jsonl_part(path, start, end, first_line))
     for item in items:
         item.source = source if source is not None else item.source
-    return [_from_jsonl(item) for item in items]
+    return _add_metadata([_from_jsonl(item) for item in items])
+
+
+def _add_metadata(paragraphs: list[Paragraph]) -> list[Paragraph]:
+    """Place and year of given paragraphs (a .jsonl) that do not carry them, per report: from its
+    title and its first paragraphs among these (a report cut by a chunk boundary sees its part)."""
+    reports: dict[str, list[Paragraph]] = {}
+    for paragraph in paragraphs:
+        reports.setdefault(paragraph.report_id, []).append(paragraph)
+    for members in reports.values():
+        if all(p.place or p.year for p in members):
+            continue
+        first = members[0]
+        metadata = report_metadata(first.report_title, [p.text for p in members[:5]])
+        for p in members:
+            if not (p.place or p.year):
+                p.place, p.year, p.metadata_from = metadata.place, metadata.year, metadata.found
+    return paragraphs
 
 
 def iter_reports(paths: list[Union[str, Path]]) -> Iterator[Union[list[Paragraph], ReadError]]:

@@ -18,11 +18,11 @@ import zlib
 from pathlib import Path
 from typing import Iterator, Optional
 
-FIELDS = ["id", "report_id", "report_title", "source", "paragraph_index", "start", "end", "heading_path",
-          "is_heading", "text", "themes", "scores", "entities"]
-JSON_FIELDS = {"heading_path", "themes", "scores", "entities"}
+FIELDS = ["id", "report_id", "report_title", "source", "place", "year", "metadata_from", "paragraph_index", "start",
+          "end", "heading_path", "is_heading", "text", "themes", "scores", "entities"]
+JSON_FIELDS = {"metadata_from", "heading_path", "themes", "scores", "entities"}
 KINDS = ("jsonl", "csv", "parquet")
-PROGRESS_VERSION = 2
+PROGRESS_VERSION = 3
 
 
 class OutputError(Exception):

@@ -30,7 +30,8 @@ def summarize(records: Iterable[dict], themes: Optional[list[str]] = None) -> li
         row = rows.get(record["report_id"])
         if row is None:
             row = rows[record["report_id"]] = {"report_id": record["report_id"], "report_title": record["report_title"],
-                                               "source": record["source"], "paragraphs": 0, "themes": Counter(),
+                                               "source": record["source"], "place": record.get("place", ""),
+                                               "year": record.get("year", ""), "paragraphs": 0, "themes": Counter(),
                                                "ORG": Counter(), "PROGRAM": Counter()}
         row["paragraphs"] += 1
         row["themes"].update(record["themes"])
@@ -39,7 +40,7 @@ def summarize(records: Iterable[dict], themes: Optional[list[str]] = None) -> li
                 row[entity["label"]][entity["text"]] += 1
     out = []
     for row in rows.values():
-        flat = {k: row[k] for k in ("report_id", "report_title", "source", "paragraphs")}
+        flat = {k: row[k] for k in ("report_id", "report_title", "source", "place", "year", "paragraphs")}
         for theme in themes or []:
             flat[f"n_{theme}"] = row["themes"][theme]
             flat[f"share_{theme}"] = round(row["themes"][theme] / row["paragraphs"], 4)
@@ -84,7 +85,7 @@ def _to_do(plan: list, done: dict) -> Iterator:
 
 def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional[Path] = None,
                 workers: int = 1, progress: str = "auto", cache_size: int = 20000, chunk_mb: float = CHUNK_MB,
-                time_limit: Optional[float] = 60.0, cluster: Optional[str] = None) -> int:
+                time_limit: Optional[float] = 60.0, cluster: Optional[str] = None, html: Optional[Path] = None) -> int:
     from ..model import ModelError, verify
 
     output = Path(output)
@@ -100,6 +101,7 @@ def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional
         verify(model)
         check_writable(output, "output")
         check_writable(summary, "summary")
+        check_writable(html, "HTML report")
         note = None
         if cluster is None:
             workers, note = worker_count(workers)
@@ -116,10 +118,10 @@ def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional
     try:
         work = working_path(output)
         chunk_bytes = max(1, int(chunk_mb * 1024 * 1024))
-        out = Output(work, settings={"chunk_bytes": chunk_bytes, "output": kind})
+        out = Output(work, settings={"chunk_bytes": chunk_bytes, "output": kind, "fields": FIELDS})
         if out.done:
             print(f"resuming: {len(out.done)} chunk(s) already in {work}", file=sys.stderr)
-        plan = list(plan_chunks(inputs, chunk_bytes, exclude=sidecars(output) + ([summary] if summary else [])))
+        plan = list(plan_chunks(inputs, chunk_bytes, exclude=sidecars(output) + [p for p in (summary, html) if p]))
         todo = list(_to_do(plan, out.done))
         bar = _progress(progress, sum(c.nbytes for c in todo if isinstance(c, Chunk)))
         try:
