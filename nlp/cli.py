@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path)
     p.add_argument("--model", "-m", type=Path, default=Path("models/default"))
     p.add_argument("--output", "-o", type=Path, required=True, help=".jsonl, .csv or .parquet")
-    p.add_argument("--summary", type=Path, help="CSV with one row per report")
+    p.add_argument("--summary", type=Path, help="one row per report: .csv, or .xlsx for Excel")
     p.add_argument("--html", type=Path, help="also write the HTML report of what was tagged (as `policy-nlp report`)")
     p.add_argument("--workers", "-j", type=_positive_int, default=1,
                    help="worker processes (at most one per core, and as many as memory holds at ~1 GB each)")

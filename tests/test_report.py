@@ -160,3 +160,28 @@ def test_in_a_headless_browser_offline_the_charts_draw_and_chinese_renders(tagge
     assert ink > 0.03 and len(np.unique((chart * 8).astype(int).reshape(-1, 3), axis=0)) > 8
     if os.environ.get("POLICY_NLP_SCREENSHOT"):         # refresh the README's picture
         shutil.copy(shot, ROOT / "docs" / "report.png")
+
+
+def test_an_excel_summary_holds_the_csv_rows(default_model, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    source = tmp_path / "in"
+    source.mkdir()
+    for name, text in REPORTS.items():
+        (source / name).write_text(text, encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    assert tag_command([source], default_model, out, summary=tmp_path / "s.csv", progress="never") == 0
+    (tmp_path / "o.jsonl.progress").unlink()
+    out.unlink()
+    assert tag_command([source], default_model, out, summary=tmp_path / "s.xlsx", progress="never") == 0
+    import csv
+
+    expected = list(csv.reader((tmp_path / "s.csv").open(encoding="utf-8")))
+    sheet = openpyxl.load_workbook(tmp_path / "s.xlsx").active
+    def value(v):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return "" if v is None else str(v)
+
+    got = [[value(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    assert got == [[value(v) for v in row] for row in expected] and expected[0][3:5] == ["place", "year"]

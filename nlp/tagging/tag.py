@@ -51,14 +51,39 @@ def summarize(records: Iterable[dict], themes: Optional[list[str]] = None) -> li
 
 
 def write_summary(path: Path, rows: list[dict]) -> None:
+    """The per-report summary as .csv, or as an Excel sheet for a path ending in .xlsx."""
     import csv
 
     from ..io import atomic_write
 
+    if Path(path).suffix.lower() == ".xlsx":
+        _write_xlsx(Path(path), rows)
+        return
     with atomic_write(path) as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["report_id"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def _write_xlsx(path: Path, rows: list[dict]) -> None:
+    import tempfile
+
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("reports")
+    columns = list(rows[0]) if rows else ["report_id"]
+    sheet.append(columns)
+    for row in rows:
+        sheet.append([row[c] for c in columns])
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".xlsx", dir=path.parent)
+    os.close(fd)
+    try:
+        book.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _progress(enabled: str, total: int):
@@ -101,6 +126,11 @@ def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional
         verify(model)
         check_writable(output, "output")
         check_writable(summary, "summary")
+        if summary and Path(summary).suffix.lower() == ".xlsx":
+            try:
+                import openpyxl  # noqa: F401
+            except ImportError:
+                raise OutputError("an .xlsx summary needs openpyxl (pip install 'policy-nlp[excel]')") from None
         check_writable(html, "HTML report")
         note = None
         if cluster is None:
