@@ -396,12 +396,17 @@ def bio_spans(tags: list[str]) -> list[tuple[int, int, str]]:
 
 def set_char_ents(doc: Doc, spans: list[tuple[int, int, str]]) -> Doc:
     """Set ``doc.ents`` to exact character spans, splitting the tokens a span boundary falls in."""
-    cuts = {offset for start, end, _ in spans for offset in (start, end)}
-    splits = []
-    for token in doc:
-        inner = sorted(c - token.idx for c in cuts if token.idx < c < token.idx + len(token.text))
-        if inner:
-            splits.append((token, inner))
+    import bisect
+
+    if not spans and not doc.ents:
+        return doc
+    starts = [token.idx for token in doc]
+    inside: dict[int, list[int]] = {}     # token index -> offsets inside it where a span begins or ends
+    for cut in {offset for start, end, _ in spans for offset in (start, end)}:
+        i = bisect.bisect_right(starts, cut) - 1
+        if i >= 0 and starts[i] < cut < starts[i] + len(doc[i].text):
+            inside.setdefault(i, []).append(cut - starts[i])
+    splits = [(doc[i], sorted(offsets)) for i, offsets in sorted(inside.items())]
     if splits:
         with doc.retokenize() as retokenizer:
             for token, inner in splits:
