@@ -25,13 +25,17 @@ REPORTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def tagged(tmp_path_factory, default_model):
-    tmp = tmp_path_factory.mktemp("report")
-    folder = tmp / "in"
+def write_reports(folder: Path) -> Path:
     folder.mkdir()
     for name, text in REPORTS.items():
         (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory, default_model):
+    tmp = tmp_path_factory.mktemp("report")
+    folder = write_reports(tmp / "in")
     out = tmp / "tagged.jsonl"
     assert tag_command([folder], default_model, out, progress="never") == 0
     page = tmp / "report.html"
@@ -164,10 +168,7 @@ def test_in_a_headless_browser_offline_the_charts_draw_and_chinese_renders(tagge
 
 def test_an_excel_summary_holds_the_csv_rows(default_model, tmp_path):
     openpyxl = pytest.importorskip("openpyxl")
-    source = tmp_path / "in"
-    source.mkdir()
-    for name, text in REPORTS.items():
-        (source / name).write_text(text, encoding="utf-8")
+    source = write_reports(tmp_path / "in")
     out = tmp_path / "o.jsonl"
     assert tag_command([source], default_model, out, summary=tmp_path / "s.csv", progress="never") == 0
     (tmp_path / "o.jsonl.progress").unlink()
