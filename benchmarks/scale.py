@@ -91,7 +91,8 @@ def main() -> int:
         stock = stock_segmentation(source, args.model)
         print(f"{'stock spacy-pkuseg segmentation alone':<44}{stock:>12,.0f} chars/s")
         runs = {"workers 1": ["--workers", "1"], "workers 2": ["--workers", "2"], "cluster local:2": ["--cluster", "local:2"]}
-        figures = {"file_mb": round(size / 1e6, 2), "paragraphs": count, "characters": chars,
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        figures = {"commit": commit or None, "benchmark": "benchmarks/scale.py", "file_mb": round(size / 1e6, 2), "paragraphs": count, "characters": chars,
                    "stock_segmentation_chars_per_s": round(stock), "runs": {}}
         base = None
         for name, options in runs.items():
