@@ -6,7 +6,7 @@ import pytest
 
 from nlp.cli import main
 from nlp.reading.read import ReadError, decode
-from nlp.reading.segment import iter_reports, read_paragraphs
+from nlp.reading.segment import read_paragraphs
 
 REPORT = ("xx区科技局2023年工作总结\n"
           "一、主要工作成效\n"

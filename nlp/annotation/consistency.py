@@ -107,7 +107,6 @@ def format_findings(findings: list[Finding], limit: int = 50) -> str:
 def read_exceptions(path) -> frozenset:
     """Reviewed occurrences kept as they are: JSONL of ``{"id", "start", "surface", "reason"}``."""
     import json
-    from pathlib import Path
 
     rows = [json.loads(line) for line in read_lines(path) if line.strip()]
     missing = [i for i, r in enumerate(rows, 1) if not r.get("reason")]

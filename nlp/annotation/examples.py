@@ -141,7 +141,7 @@ def _utf16_reading(text: str, start: int, end: int) -> Optional[str]:
     """What the span reads as UTF-16 offsets, when that differs and still looks like a name."""
     if not any(ord(c) > 0xFFFF for c in text[:end]):
         return None
-    units, at = [], 0
+    units = []
     for i, c in enumerate(text):          # the code-point index of each UTF-16 offset
         units.append(i)
         if ord(c) > 0xFFFF:

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Optional, Union
 
 from .clean import is_junk_line, is_tail_marker, normalize_width, strip_inline_junk
 from .metadata import report_metadata
-from .read import Document, JsonlParagraph, ReadError, iter_files, read_file, read_jsonl_part
+from .read import JsonlParagraph, ReadError, iter_files, read_file, read_jsonl_part
 
 
 @dataclass

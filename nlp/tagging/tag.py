@@ -12,7 +12,6 @@ from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from ..reading.read import ReadError
 from .output import (FIELDS, JSON_FIELDS, Lock, Output, OutputError, check_writable, jsonl_to_parquet,  # noqa: F401
                      output_kind, read_output, sidecars, working_path)
 from .work import Chunk, WorkerDied, plan_chunks, run_local, worker_count
