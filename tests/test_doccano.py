@@ -562,3 +562,45 @@ def test_serve_and_stop_commands_with_their_own_data_folder(server, doccano_env,
             requests.get(f"{running.url}/v1/health/", timeout=5)
     finally:
         doccano_server.stop(data, log=lambda *_: None)   # never leave a server behind a failed assertion
+
+
+def test_a_worker_lost_to_celerys_start_up_race_is_started_again(tmp_path):
+    import subprocess
+    import sys
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Healthy(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    health = HTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=health.serve_forever, daemon=True).start()
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "worker.log").write_text(
+        "sqlite3.IntegrityError: UNIQUE constraint failed: kombu_queue.name\n", encoding="utf-8")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    started = []
+
+    def restart(name):
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "doccano"])
+        started.append(process)
+        return process.pid
+
+    info = doccano_server.ServerInfo(f"http://127.0.0.1:{health.server_address[1]}", 0, tmp_path,
+                                     {"worker": dead.pid})
+    try:
+        doccano_server.wait_healthy(info, timeout=20, restart=restart)
+        assert len(started) == 1 and info.pids["worker"] == started[0].pid
+        (tmp_path / "logs" / "worker.log").write_text("some other failure\n", encoding="utf-8")
+        info.pids["worker"] = dead.pid
+        with pytest.raises(doccano_server.ServerError, match="worker process exited during start"):
+            doccano_server.wait_healthy(info, timeout=20, restart=restart)     # anything else is not retried
+    finally:
+        health.shutdown()
+        for process in started:
+            process.kill()

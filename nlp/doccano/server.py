@@ -343,17 +343,21 @@ def serve(data: Path, port: int = DEFAULT_PORT, username: str = "", password: st
         "web": [str(venv / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                 "--timeout", "120", "--chdir", str(backend_dir(venv)), "config.wsgi"],
     }
-    for name, command in commands.items():
+    def launch(name: str) -> int:
         with open(data / "logs" / f"{name}.log", "ab") as out:
             # A new session: the server outlives this command, and stop() signals the whole group.
-            process = subprocess.Popen(command, env=env, cwd=backend_dir(venv), stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(commands[name], env=env, cwd=backend_dir(venv), stdin=subprocess.DEVNULL,
                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         pids[name] = process.pid
+        (data / STATE_FILE).write_text(json.dumps({"url": url, "port": port, "pids": pids,
+                                                   "doccano": DOCCANO_VERSION}, indent=1), encoding="utf-8")
+        return process.pid
+
+    for name in commands:
+        launch(name)
     info = ServerInfo(url, port, data, pids)
-    (data / STATE_FILE).write_text(json.dumps({"url": url, "port": port, "pids": pids,
-                                               "doccano": DOCCANO_VERSION}, indent=1), encoding="utf-8")
     try:
-        wait_healthy(info, timeout)
+        wait_healthy(info, timeout, restart=launch)
     except ServerError:
         stop(data, log=lambda *_: None)
         raise
@@ -362,17 +366,31 @@ def serve(data: Path, port: int = DEFAULT_PORT, username: str = "", password: st
     return info
 
 
-def wait_healthy(info: ServerInfo, timeout: float = START_TIMEOUT) -> None:
-    """Poll ``/v1/health/`` (it checks the database, storage and the celery worker)."""
+# celery's SQLite transport creates its queue rows from two connections at start; on a first start
+# they can collide (UNIQUE constraint failed: kombu_queue.name) and the worker exits. The rows are
+# there after that, so starting the worker again succeeds.
+_RACE = "UNIQUE constraint failed: kombu_queue.name"
+
+
+def wait_healthy(info: ServerInfo, timeout: float = START_TIMEOUT, restart=None) -> None:
+    """Poll ``/v1/health/`` (it checks the database, storage and the celery worker); a worker lost to
+    celery's start-up race is started again (``restart(name)`` returns the new pid), twice at most."""
     import requests
 
     deadline = time.monotonic() + timeout
     last = "no answer"
+    restarts = 0
     while time.monotonic() < deadline:
-        for name, pid in info.pids.items():
+        for name, pid in list(info.pids.items()):
             if not _alive(pid, _EXPECT[name]):
                 log = info.data / "logs" / f"{name}.log"
-                raise ServerError(f"doccano's {name} process exited during start; see {log}:\n{_tail(log)}")
+                tail = _tail(log)
+                if restart is not None and name == "worker" and _RACE in tail and restarts < 2:
+                    _reap([pid])
+                    info.pids[name] = restart(name)
+                    restarts += 1
+                    continue
+                raise ServerError(f"doccano's {name} process exited during start; see {log}:\n{tail}")
         try:
             response = requests.get(f"{info.url}/v1/health/", headers={"Accept": "application/json"}, timeout=10)
             if response.status_code == 200:
