@@ -112,6 +112,15 @@ def test_a_broken_docx_is_skipped_in_every_worker_mode(default_model, reports, t
         assert len(list(read_output(out))) == 3
 
 
+def test_a_pdf_or_other_unsupported_file_named_in_a_batch_is_skipped(default_model, reports, tmp_path, capsys):
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n")   # and malformed at that
+    out = tmp_path / "out.jsonl"
+    assert tag_command([pdf, reports], default_model, out, workers=2, progress="never") == 1
+    assert "report.pdf: unknown format .pdf" in capsys.readouterr().err
+    assert len(list(read_output(out))) == 3
+
+
 def test_a_file_that_takes_too_long_to_read_is_skipped(default_model, reports, tmp_path, capsys, monkeypatch):
     import nlp.reading.html as html
 
