@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Tagging one big .jsonl: 1 worker, 2 workers, a Dask LocalCluster, against segmentation alone.
+"""Tagging at scale: 1 worker, 2 workers, a Dask LocalCluster, on one big file and on many files.
 
 Builds one .jsonl of unique paragraphs (sentences of the project's annotated paragraphs,
-recombined at random, so no paragraph repeats and the prediction cache never helps), then
-times, each as a whole `policy-nlp tag` command in its own process, cold, cache off:
+recombined at random, so no paragraph repeats and the prediction cache never helps) and, with
+--many-files, the same paragraphs as that many .jsonl files. Times, each as a whole
+`policy-nlp tag` command in its own process, cold, cache off:
 
 - stock spacy-pkuseg segmentation alone over the same paragraphs (in this process);
-- `tag --workers 1`, `tag --workers 2`, `tag --cluster local:2`;
+- `tag --workers 1`, `tag --workers 2`, `tag --cluster local:2`, on each shape;
+- start-up: the same command on a file of one paragraph (loading the model, starting workers);
 
-and prints characters a second, the speed-up over one worker, and the peak resident memory of
-the largest process of each run.
+and prints characters a second for the whole command and in steady state (its time less the
+start-up), the speed-up over one worker, and the peak resident memory of the largest process.
 
-    python benchmarks/scale.py [--model models/default] [--megabytes 3] [--output results.json]
+    python benchmarks/scale.py [--model models/default] [--megabytes 3] [--many-files 0] [--output results.json]
 """
 import argparse
 import json
@@ -81,33 +83,56 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ROOT / "models/default")
     ap.add_argument("--megabytes", type=float, default=3.0)
+    ap.add_argument("--many-files", type=int, default=0, help="also tag the paragraphs as this many files")
     ap.add_argument("--output", type=Path, help="JSON file for the figures")
     args = ap.parse_args()
+    runs = {"workers 1": ["--workers", "1"], "workers 2": ["--workers", "2"], "cluster local:2": ["--cluster", "local:2"]}
     with tempfile.TemporaryDirectory(prefix="policy-nlp-scale-") as tmp:
-        source = Path(tmp) / "paragraphs.jsonl"
+        tmp = Path(tmp)
+        source = tmp / "paragraphs.jsonl"
         count, chars = build(source, args.megabytes)
         size = source.stat().st_size
         print(f"one .jsonl: {size / 1e6:.1f} MB, {count:,} unique paragraphs, {chars:,} characters")
         stock = stock_segmentation(source, args.model)
         print(f"{'stock spacy-pkuseg segmentation alone':<44}{stock:>12,.0f} chars/s")
-        runs = {"workers 1": ["--workers", "1"], "workers 2": ["--workers", "2"], "cluster local:2": ["--cluster", "local:2"]}
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        figures = {"commit": commit or None, "benchmark": "benchmarks/scale.py", "file_mb": round(size / 1e6, 2), "paragraphs": count, "characters": chars,
-                   "stock_segmentation_chars_per_s": round(stock), "runs": {}}
-        base = None
+        figures = {"commit": commit or None, "benchmark": "benchmarks/scale.py", "file_mb": round(size / 1e6, 2),
+                   "paragraphs": count, "characters": chars, "stock_segmentation_chars_per_s": round(stock),
+                   "startup_seconds": {}, "runs": {}}
+        tiny = tmp / "tiny.jsonl"
+        tiny.write_text(source.open(encoding="utf-8").readline(), encoding="utf-8")
         for name, options in runs.items():
-            seconds, peak = timed_tag(source, Path(tmp) / f"{name.replace(' ', '_')}.jsonl", args.model, *options)
-            speed = chars / seconds
-            base = base or seconds
-            figures["runs"][name] = {"seconds": round(seconds, 1), "chars_per_s": round(speed),
-                                     "speedup_vs_1_worker": round(base / seconds, 2),
-                                     "share_of_stock_segmentation": round(speed / stock, 3), "peak_rss_mb": round(peak)}
-            print(f"{'tag ' + name + ' (whole command, cold)':<44}{speed:>12,.0f} chars/s  {seconds:6.1f} s  "
-                  f"×{base / seconds:.2f}  {speed / stock:.0%} of stock segmentation  peak {peak:,.0f} MB")
-        outputs = [Path(tmp) / f"{n.replace(' ', '_')}.jsonl" for n in runs]
-        same = len({p.read_bytes() for p in outputs}) == 1
-        figures["identical_outputs"] = same
-        print(f"outputs identical across the three runs: {same}")
+            seconds, _ = timed_tag(tiny, tmp / f"tiny_{name.replace(' ', '_').replace(':', '')}.jsonl", args.model, *options)
+            figures["startup_seconds"][name] = round(seconds, 1)
+        print("start-up (a file of one paragraph): " + ", ".join(f"{n} {s} s" for n, s in figures["startup_seconds"].items()))
+        shapes = {"one file": [source]}
+        if args.many_files:
+            folder = tmp / "many"
+            folder.mkdir()
+            lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+            per = -(-len(lines) // args.many_files)
+            for i in range(0, len(lines), per):
+                (folder / f"part_{i // per:04d}.jsonl").write_text("".join(lines[i:i + per]), encoding="utf-8")
+            shapes[f"{args.many_files} files"] = [folder]
+        outputs = []
+        for shape, inputs in shapes.items():
+            base = None
+            for name, options in runs.items():
+                out = tmp / f"{shape.replace(' ', '_')}_{name.replace(' ', '_').replace(':', '')}.jsonl"
+                seconds, peak = timed_tag(inputs[0], out, args.model, *options)
+                outputs.append(out)
+                steady = chars / max(seconds - figures["startup_seconds"][name], 1e-9)
+                base = base or seconds
+                figures["runs"][f"{shape}, {name}"] = {
+                    "seconds": round(seconds, 1), "chars_per_s": round(chars / seconds), "steady_chars_per_s": round(steady),
+                    "speedup_vs_1_worker": round(base / seconds, 2), "share_of_stock_segmentation": round(chars / seconds / stock, 3),
+                    "steady_share_of_stock_segmentation": round(steady / stock, 3), "peak_rss_mb": round(peak)}
+                print(f"{shape + ', tag ' + name:<34}{chars / seconds:>10,.0f} chars/s whole ({chars / seconds / stock:.0%})"
+                      f"{steady:>10,.0f} steady ({steady / stock:.0%})  {seconds:6.1f} s  ×{base / seconds:.2f}  "
+                      f"peak {peak:,.0f} MB")
+        same = len({p.read_bytes() for p in outputs[:3]}) == 1 and len({p.read_bytes() for p in outputs[3:]}) <= 1
+        figures["identical_outputs_per_shape"] = same
+        print(f"outputs identical across the runs of each shape: {same}")
     if args.output:
         args.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
