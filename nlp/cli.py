@@ -171,16 +171,10 @@ def cmd_crossval(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     from .tagging.tag import tag_command
 
-    code = tag_command(args.inputs, model=args.model, output=args.output, summary=args.summary,
+    return tag_command(args.inputs, model=args.model, output=args.output, summary=args.summary,
                        workers=args.workers, progress=args.progress, cache_size=args.cache_size,
                        chunk_mb=args.chunk_mb, time_limit=args.time_limit or None, cluster=args.cluster,
                        html=args.html)
-    if args.html and code in (0, 1) and args.output.exists():
-        from .report.render import report_command
-
-        # a report of what was tagged, also when some files failed (they were named above)
-        return max(code, report_command([args.output], args.html))
-    return code
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -1,19 +1,25 @@
 """The report's charts, drawn by matplotlib as SVG with the text as outlines (no font needed to view)."""
 import io
 from collections import OrderedDict
+from functools import lru_cache
 
 from .fonts import cjk_font
 
 
-def _figure(width: float, height: float):
+@lru_cache(maxsize=1)
+def _family() -> str:
+    """The CJK font, registered with matplotlib once; its family name."""
     from matplotlib import font_manager
-    from matplotlib.figure import Figure
 
     font = cjk_font()
     font_manager.fontManager.addfont(str(font))
-    family = font_manager.FontProperties(fname=str(font)).get_name()
-    figure = Figure(figsize=(width, height), dpi=96)
-    return figure, family
+    return font_manager.FontProperties(fname=str(font)).get_name()
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=96), _family()
 
 
 def _svg(figure) -> str:

@@ -181,10 +181,13 @@ def tag_command(inputs: list[Path], model: Path, output: Path, summary: Optional
         lock.release()
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
-    return _finish(output, kind, summary, paragraphs, failures)
+    return _finish(output, kind, summary, html, paragraphs, failures)
 
 
-def _finish(output: Path, kind: str, summary: Optional[Path], paragraphs: int, failures: int) -> int:
+def _finish(output: Path, kind: str, summary: Optional[Path], html: Optional[Path], paragraphs: int,
+            failures: int) -> int:
+    """The parquet conversion, summary and HTML report, once every chunk is written (also when some
+    files failed: they were named above)."""
     work = working_path(output)
     try:
         if kind == "parquet":
@@ -193,6 +196,11 @@ def _finish(output: Path, kind: str, summary: Optional[Path], paragraphs: int, f
             Path(str(work) + ".progress").unlink()
         if summary:
             write_summary(summary, summarize(read_output(output)))
+        if html:
+            from ..report.render import report_command   # the report reads what tagging wrote
+
+            if report_command([output], html) != 0:
+                return 1
     except OSError as e:
         _err(f"writing {summary if summary else output} failed: {e.strerror or e}")
         return 1
