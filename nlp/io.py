@@ -6,12 +6,13 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import IO, Iterator
 
 
 @contextmanager
-def atomic_write(path: Path, mode: str = "w") -> Iterator[TextIO]:
-    """Write to a temporary file beside ``path`` and move it in place only on success."""
+def atomic_write(path: Path, mode: str = "w") -> Iterator[IO]:
+    """Write to a temporary file beside ``path`` and move it in place only on success
+    (``mode`` "w" for UTF-8 text, "wb" for bytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -19,7 +20,8 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[TextIO]:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)        # what open() would have given, not mkstemp's private 0600
     try:
-        with os.fdopen(fd, mode, encoding="utf-8", newline="") as handle:
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **text) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

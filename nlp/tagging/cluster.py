@@ -14,7 +14,7 @@ cannot be interrupted).
 import logging
 from collections import deque
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Union
 
 from ..reading.read import ReadError
 from .work import Chunk, ChunkResult, WorkerDied, _failed
@@ -47,7 +47,7 @@ def _tag(chunk: Chunk, kind: str) -> ChunkResult:
     return tag_chunk(chunk, None, kind)
 
 
-def run_cluster(address: str, model: str, cache_size: int, time_limit: Optional[float],
+def run_cluster(address: str, model: str, cache_size: int,
                 kind: str = "jsonl") -> Callable[[Iterable], Iterator[ChunkResult]]:
     """Connect (or start a LocalCluster), load the pipeline on every worker, and return the runner."""
     try:

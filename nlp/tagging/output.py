@@ -215,11 +215,12 @@ def jsonl_to_parquet(source: Path, target: Path, rows_per_group: int = 20000) ->
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ..io import atomic_write
+
     schema = pa.schema([(k, pa.int64() if k in ("paragraph_index", "start", "end") else
                          pa.bool_() if k == "is_heading" else pa.string()) for k in FIELDS])
-    tmp = target.with_name(f".{target.name}.tmp")
     rows, batch = 0, []
-    with pq.ParquetWriter(tmp, schema) as writer:
+    with atomic_write(target, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
         for record in read_output(source):
             batch.append({k: json.dumps(v, ensure_ascii=False) if k in JSON_FIELDS else v for k, v in record.items()})
             if len(batch) >= rows_per_group:
@@ -228,7 +229,6 @@ def jsonl_to_parquet(source: Path, target: Path, rows_per_group: int = 20000) ->
         if batch:
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
             rows += len(batch)
-    os.replace(tmp, target)
     return rows
 
 

@@ -5,7 +5,7 @@ import csv
 import sys
 from pathlib import Path
 
-from .tag import read_output
+from .output import read_output
 
 
 def main(argv: list[str]) -> int:

@@ -12,8 +12,8 @@ from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from .output import (FIELDS, JSON_FIELDS, Lock, Output, OutputError, check_writable, jsonl_to_parquet,  # noqa: F401
-                     output_kind, read_output, sidecars, working_path)
+from .output import (FIELDS, Lock, Output, OutputError, check_writable, jsonl_to_parquet, output_kind, read_output,
+                     sidecars, working_path)
 from .work import Chunk, WorkerDied, plan_chunks, run_local, worker_count
 
 CHUNK_MB = 1.0
@@ -65,9 +65,9 @@ def write_summary(path: Path, rows: list[dict]) -> None:
 
 
 def _write_xlsx(path: Path, rows: list[dict]) -> None:
-    import tempfile
-
     from openpyxl import Workbook
+
+    from ..io import atomic_write
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("reports")
@@ -75,14 +75,8 @@ def _write_xlsx(path: Path, rows: list[dict]) -> None:
     sheet.append(columns)
     for row in rows:
         sheet.append([row[c] for c in columns])
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
-        book.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as handle:
+        book.save(handle)
 
 
 def _progress(enabled: str, total: int):
@@ -215,7 +209,7 @@ def _runner(cluster: Optional[str], workers: int, model: str, cache_size: int, t
         return lambda items: run_local(items, workers, model, cache_size, time_limit, encoding)
     from .cluster import run_cluster
 
-    return run_cluster(cluster, model, cache_size, time_limit, encoding)
+    return run_cluster(cluster, model, cache_size, encoding)   # no per-file time limit on Dask
 
 
 def _main_thread() -> bool:
