@@ -69,7 +69,7 @@ def test_the_crf_learns_a_name_pattern_and_finds_names_it_never_saw(tmp_path):
     assert [(e.text, e.label_) for e in doc.ents] == [("坤乾研究院", "ORG")]
     nlp.to_disk(tmp_path / "m")
     files = {p.name for p in (tmp_path / "m" / "crf_entities").iterdir()}
-    assert files == {"cfg.json", "model.crfsuite"}
+    assert files == {"cfg.json", "model.crfsuite", "names.json"}
     assert not (tmp_path / "m" / "crf_entities" / "model.crfsuite").read_bytes().startswith(b"\x80")  # not a pickle
     again = spacy.load(tmp_path / "m")
     assert [(e.text, e.label_) for e in again("今年3月，坤乾研究院与企业签订合作协议4项。").ents] == [("坤乾研究院", "ORG")]

@@ -5,10 +5,12 @@ the corpus), so the model must learn what a name looks like rather than a list o
 character is described by the characters around it, the pkuseg word it sits in (position and
 word), the head words that close a name of each label (局/中心/大学…, 计划/工程/试点…, 法/条例/
 意见…) ending at it or starting after it, whether it sits inside 《》 or quotes, place-name
-suffixes, and gazetteer names handed over by training. CRFsuite learns the BIO tags by L-BFGS.
+suffixes, and gazetteer names handed over by training (crf_features.py). CRFsuite learns the
+BIO tags by L-BFGS; tagging runs on the same model compiled to numpy arrays, a batch at a time.
 
 Spans are exact character offsets: where one ends inside a pkuseg word, the word is split so
-``doc.ents`` keeps the span as predicted. The model is CRFsuite's own binary file (no pickle).
+``doc.ents`` keeps the span as predicted. The model is CRFsuite's own binary file (no pickle),
+with its attribute names as JSON.
 """
 
 import hashlib
@@ -17,15 +19,16 @@ import tempfile
 from typing import Callable, Iterable, Iterator, Optional
 
 import pycrfsuite
-from spacy.attrs import IDX
+from spacy.attrs import IDX, LENGTH
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.training import Example
-from spacy.util import ensure_path
+from spacy.util import ensure_path, minibatch
 
 from ..normalize import fold
 from ..segmenter.tokenizer import doc_norm_text
+from .crf_features import Analysis, CharFeatures, CompiledCrf, gazetteer_index, model_attributes, read_names, write_names
 from .sk_themes import GROUP_KEY
 
 LABELS = ("ORG", "PROGRAM", "POLICY")
@@ -82,129 +85,31 @@ class CrfEntities(Pipe):
         self.gazetteer: dict[str, str] = {}
         self._model: Optional[bytes] = None
         self._tagger: Optional[pycrfsuite.Tagger] = None
+        self._names: Optional[tuple[list[str], list[str]]] = None
+        self._compiled: Optional[CompiledCrf] = None
+        self._featurizer: Optional[CharFeatures] = None
 
-    # -- features --------------------------------------------------------------------------
+    # -- features: the definition and its compiled twin are in crf_features.py ------------
+    def _analyse(self, text: str, word_starts: Iterable[int], gazetteer: Optional[dict[str, str]] = None) -> Analysis:
+        gazetteer = self.gazetteer if gazetteer is None else gazetteer
+        if self._featurizer is None:
+            cfg = self.cfg
+            self._featurizer = CharFeatures(cfg["heads"], cfg["place_suffixes"], cfg.get("cues", ()),
+                                            cfg.get("head_window", 0))
+        # built once per gazetteer (thousands of names), not once per paragraph
+        indexes = self.__dict__.setdefault("_indexes", {})
+        if id(gazetteer) not in indexes:
+            if len(indexes) > 8:
+                indexes.clear()
+            indexes[id(gazetteer)] = (gazetteer, gazetteer_index(gazetteer))
+        return self._featurizer.analyse(text, word_starts, gazetteer, indexes[id(gazetteer)][1])
+
     def features(self, text: str, word_starts: Iterable[int], gazetteer: Optional[dict[str, str]] = None) -> list[list[str]]:
         """One list of feature strings per character of ``text`` (already folded)."""
-        gazetteer = self.gazetteer if gazetteer is None else gazetteer
-        n = len(text)
-        heads = self.cfg["heads"]
-        ends: dict[int, list[str]] = {}      # labels whose head word ends at i (sparse)
-        starts: dict[int, list[str]] = {}    # labels whose head word starts at i
-        for label, words in heads.items():
-            for word in words:
-                at = text.find(word)
-                while at >= 0:
-                    ends.setdefault(at + len(word) - 1, []).append(label)
-                    starts.setdefault(at, []).append(label)
-                    at = text.find(word, at + 1)
-        gaz = [""] * n
-        if gazetteer:
-            by_prefix = self._prefix_index(gazetteer)
-            i = 0
-            while i < n - 1:
-                best = ""
-                for name in by_prefix.get(text[i:i + 2], ()):
-                    if len(name) > len(best) and text.startswith(name, i):
-                        best = name
-                if best:
-                    label = gazetteer[best]
-                    gaz[i] = "B-" + label
-                    for k in range(i + 1, i + len(best)):
-                        gaz[k] = "I-" + label
-                    i += len(best)
-                else:
-                    i += 1
-        position = ["S"] * n
-        bounds = sorted(set(word_starts) | {n})
-        for a, b in zip(bounds, bounds[1:]):
-            if b - a > 1:
-                position[a] = "B"
-                for k in range(a + 1, b - 1):
-                    position[k] = "M"
-                position[b - 1] = "E"
-        word_of, before, after = [""] * n, [""] * n, [""] * n
-        pieces = list(zip(bounds, bounds[1:]))
-        for j, (a, b) in enumerate(pieces):
-            word = text[a:b] if b - a <= 6 else "LONG"
-            prev = text[slice(*pieces[j - 1])] if j else "^"
-            nxt = text[slice(*pieces[j + 1])] if j + 1 < len(pieces) else "$"
-            for k in range(a, b):
-                word_of[k], before[k], after[k] = word, prev[-4:], nxt[:4]
-        # How far ahead the nearest head of each label ends, within the clause: a name's first
-        # characters are decided by a head word many characters later (国家知识产权示范城市).
-        window = self.cfg.get("head_window", 0)
-        ahead: dict[int, list[str]] = {}
-        present = {label for labels in ends.values() for label in labels}
-        for label in (heads if window else ()):
-            if label not in present:
-                continue
-            nearest = None
-            for i in range(n - 1, -1, -1):
-                if text[i] in _CLAUSE_BREAKS:
-                    nearest = None
-                elif label in ends.get(i, ()):
-                    nearest = i
-                if nearest is not None and nearest - i <= window:
-                    ahead.setdefault(i, []).append(f"ahead={label}{_bucket(nearest - i)}")
-        after_cue = [""] * n
-        for cue in self.cfg.get("cues", ()):
-            at = text.find(cue)
-            while at >= 0:
-                end = at + len(cue)
-                for k in range(end, min(n, end + 3)):
-                    after_cue[k] = after_cue[k] or f"cue{k - end}"
-                at = text.find(cue, at + 1)
-        # The features every character has, built column by column (this is the hot loop of
-        # tagging), then the sparse ones added where they occur.
-        padded = "\x02\x02" + text + "\x03\x03"
-        kinds = [_kind(c) for c in padded]
-        out = [list(row) for row in zip(
-            ["c=" + c for c in text], ["p1=" + c for c in padded[1:n + 1]], ["n1=" + c for c in padded[3:n + 3]],
-            ["p2=" + c for c in padded[:n]], ["n2=" + c for c in padded[4:n + 4]],
-            ["b0=" + padded[i + 1:i + 3] for i in range(n)], ["b1=" + padded[i + 2:i + 4] for i in range(n)],
-            ["t0=" + padded[i:i + 3] for i in range(n)], ["t1=" + padded[i + 1:i + 4] for i in range(n)],
-            ["t2=" + padded[i + 2:i + 5] for i in range(n)],
-            ["ty=" + kinds[i + 2] + kinds[i + 1] + kinds[i + 3] for i in range(n)],
-            ["wp=" + x for x in position], ["w=" + x for x in word_of],
-            ["wpw=" + x + y for x, y in zip(position, word_of)], ["wb=" + x for x in before],
-            ["wa=" + x for x in after])]
-        for i, extra in ahead.items():
-            out[i].extend(extra)
-        if " " in text:   # letter-spaced text (全 国 科 普): the nearest characters that are not spaces
-            for i in range(n):
-                if padded[i + 1] == " " or padded[i + 3] == " ":
-                    out[i] += ["sp1=" + text[:i].rstrip(" ")[-1:], "sn1=" + text[i + 1:].lstrip(" ")[:1]]
-        for i in sorted(ends):
-            out[i].extend("end=" + label for label in ends[i])
-            if i + 1 < n:
-                out[i + 1].extend("prevend=" + label for label in ends[i])
-        for i in sorted(starts):
-            if i:
-                out[i - 1].extend("next=" + label for label in starts[i])
-        for i in _inside(text, "《", "》"):
-            out[i].append("book")
-        for i in _inside_quotes(text):
-            out[i].append("quote")
-        places = self.cfg["place_suffixes"]
-        for i, c in enumerate(text):
-            if c in places:
-                out[i].append("place")
-            if after_cue[i]:
-                out[i].append(after_cue[i])
-            if gaz[i]:
-                out[i].append("gaz=" + gaz[i])
-        return out
+        return CharFeatures.strings(self._analyse(text, word_starts, gazetteer))
 
-    def _prefix_index(self, gazetteer: dict[str, str]) -> dict[str, list[str]]:
-        # built once per gazetteer, not once per paragraph (thousands of names)
-        cached = getattr(self, "_index_cache", None)
-        if cached is None or cached[0] is not gazetteer:
-            self._index_cache = (gazetteer, _prefix_index(gazetteer))
-        return self._index_cache[1]
-
-    def _doc_features(self, doc: Doc, gazetteer: Optional[dict[str, str]] = None) -> list[list[str]]:
-        return self.features(doc_norm_text(doc), doc.to_array(IDX).tolist() if len(doc) else [], gazetteer)
+    def _doc_analysis(self, doc: Doc) -> Analysis:
+        return self._analyse(doc_norm_text(doc), doc.to_array(IDX).tolist() if len(doc) else [])
 
     # -- fitting ---------------------------------------------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
@@ -242,10 +147,12 @@ class CrfEntities(Pipe):
             with open(path, "rb") as f:
                 self._load(f.read())
 
-    def _load(self, model: bytes) -> None:
+    def _load(self, model: bytes, names: Optional[tuple[list[str], list[str]]] = None) -> None:
         self._model = model
         self._tagger = pycrfsuite.Tagger()
         self._tagger.open_inmemory(model)
+        self._names = names or model_attributes(self._tagger)
+        self._compiled = CompiledCrf(model, *self._names)
 
     def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None, losses=None) -> dict:
         # Fitted in initialize; spaCy's training loop has nothing to update here.
@@ -254,19 +161,20 @@ class CrfEntities(Pipe):
         return losses
 
     # -- prediction ------------------------------------------------------------------------
-    def find(self, doc: Doc) -> list[tuple[int, int, str]]:
+    def find(self, docs: list[Doc]) -> list[list[tuple[int, int, str]]]:
+        """Entity spans of each Doc, as character offsets."""
         if self._tagger is None:
             raise ValueError(f"[{self.name}] is not initialized: train the pipeline first")
-        if not len(doc):
-            return []
-        return bio_spans(self._tagger.tag(self._doc_features(doc)))
+        return [bio_spans(tags) for tags in self._compiled.tag([self._doc_analysis(doc) for doc in docs])]
 
     def __call__(self, doc: Doc) -> Doc:
-        return set_char_ents(doc, self.find(doc))
+        return set_char_ents(doc, self.find([doc])[0])
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        for doc in stream:
-            yield self(doc)
+        # tagged a batch at a time: the compiled model scores all its characters at once
+        for docs in minibatch(stream, batch_size):
+            for doc, spans in zip(docs, self.find(docs)):
+                yield set_char_ents(doc, spans)
 
     # -- serialization: CRFsuite's own model file and JSON ---------------------------------
     def to_disk(self, path, *, exclude=tuple()) -> None:
@@ -278,6 +186,7 @@ class CrfEntities(Pipe):
                                                   ensure_ascii=False), encoding="utf-8")
         if self._model is not None:
             (path / "model.crfsuite").write_bytes(self._model)
+            write_names(path / "names.json", *self._names)
 
     def from_disk(self, path, *, exclude=tuple()) -> "CrfEntities":
         import json
@@ -285,40 +194,10 @@ class CrfEntities(Pipe):
         path = ensure_path(path)
         data = json.loads((path / "cfg.json").read_text(encoding="utf-8"))
         self.cfg, self.gazetteer = data["cfg"], data["gazetteer"]
+        self._featurizer = None
         if (path / "model.crfsuite").is_file():
-            self._load((path / "model.crfsuite").read_bytes())
+            self._load((path / "model.crfsuite").read_bytes(), read_names(path / "names.json"))
         return self
-
-
-_CLAUSE_BREAKS = set("，。；：、,;:!?！？\n")
-
-
-def _inside(text: str, opening: str, closing: str) -> Iterator[int]:
-    """Positions from an opening mark to its closing one, both included (nesting counted)."""
-    depth = 0
-    for i, c in enumerate(text):
-        if c == opening:
-            depth += 1
-        if depth:
-            yield i
-        if c == closing and depth:
-            depth -= 1
-
-
-def _inside_quotes(text: str) -> Iterator[int]:
-    """Positions from “ to ”, both included; a straight quote marks only itself."""
-    inside = False
-    for i, c in enumerate(text):
-        if c in "“\"" and not inside:
-            inside = True
-        if inside:
-            yield i
-        if c in "”\"" and inside and i > 0:
-            inside = False
-
-
-def _bucket(distance: int) -> str:
-    return "0" if distance == 0 else "1" if distance <= 2 else "3" if distance <= 5 else "6" if distance <= 10 else "11"
 
 
 def augment(sequences: list[tuple[str, list[int], list[tuple]]], copies: int,
@@ -352,26 +231,6 @@ def augment(sequences: list[tuple[str, list[int], list[tuple]]], copies: int,
             yield "".join(out), sorted(set(out_starts)), out_spans
 
 
-def _kind(c: str) -> str:
-    if "\u4e00" <= c <= "\u9fff":
-        return "H"
-    if c.isdigit():
-        return "D"
-    if c in "xX*×":
-        return "X"
-    if c.isascii() and c.isalpha():
-        return "L"
-    return "P"
-
-
-def _prefix_index(gazetteer: dict[str, str]) -> dict[str, list[str]]:
-    index: dict[str, list[str]] = {}
-    for name in gazetteer:
-        if len(name) >= 2:
-            index.setdefault(name[:2], []).append(name)
-    return index
-
-
 def bio_tags(length: int, spans: Iterable[tuple[int, int, str]]) -> list[str]:
     tags = ["O"] * length
     for start, end, label in spans:
@@ -400,11 +259,11 @@ def set_char_ents(doc: Doc, spans: list[tuple[int, int, str]]) -> Doc:
 
     if not spans and not doc.ents:
         return doc
-    starts = [token.idx for token in doc]
+    starts, lengths = doc.to_array([IDX, LENGTH]).T.tolist() if len(doc) else ([], [])
     inside: dict[int, list[int]] = {}     # token index -> offsets inside it where a span begins or ends
     for cut in {offset for start, end, _ in spans for offset in (start, end)}:
         i = bisect.bisect_right(starts, cut) - 1
-        if i >= 0 and starts[i] < cut < starts[i] + len(doc[i].text):
+        if i >= 0 and starts[i] < cut < starts[i] + lengths[i]:
             inside.setdefault(i, []).append(cut - starts[i])
     splits = [(doc[i], sorted(offsets)) for i, offsets in sorted(inside.items())]
     if splits:
