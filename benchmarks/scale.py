@@ -85,8 +85,11 @@ def main() -> int:
     ap.add_argument("--megabytes", type=float, default=3.0)
     ap.add_argument("--many-files", type=int, default=0, help="also tag the paragraphs as this many files")
     ap.add_argument("--output", type=Path, help="JSON file for the figures")
+    ap.add_argument("--only", choices=["workers 1", "workers 2", "cluster local:2"], action="append",
+                    help="run only these (repeatable); default all three")
     args = ap.parse_args()
     runs = {"workers 1": ["--workers", "1"], "workers 2": ["--workers", "2"], "cluster local:2": ["--cluster", "local:2"]}
+    runs = {name: options for name, options in runs.items() if not args.only or name in args.only}
     with tempfile.TemporaryDirectory(prefix="policy-nlp-scale-") as tmp:
         tmp = Path(tmp)
         source = tmp / "paragraphs.jsonl"
@@ -130,7 +133,8 @@ def main() -> int:
                 print(f"{shape + ', tag ' + name:<34}{chars / seconds:>10,.0f} chars/s whole ({chars / seconds / stock:.0%})"
                       f"{steady:>10,.0f} steady ({steady / stock:.0%})  {seconds:6.1f} s  ×{base / seconds:.2f}  "
                       f"peak {peak:,.0f} MB")
-        same = len({p.read_bytes() for p in outputs[:3]}) == 1 and len({p.read_bytes() for p in outputs[3:]}) <= 1
+        k = len(runs)
+        same = len({p.read_bytes() for p in outputs[:k]}) == 1 and len({p.read_bytes() for p in outputs[k:]}) <= 1
         figures["identical_outputs_per_shape"] = same
         print(f"outputs identical across the runs of each shape: {same}")
     if args.output:

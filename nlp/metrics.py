@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, multilabel_confusion_matrix
 
 
 def prf(tp: float, fp: float, fn: float) -> dict:
@@ -38,6 +37,8 @@ def theme_metrics(gold: Sequence[Iterable[str]], predicted: Sequence[Iterable[st
     labels = list(labels)
     if not len(gold):
         return _summary({label: (0, 0, 0) for label in labels}) | {"per_theme": {}}
+    from sklearn.metrics import multilabel_confusion_matrix   # here: tagging never imports scikit-learn
+
     matrices = multilabel_confusion_matrix(indicator(gold, labels), indicator(predicted, labels))
     counts = {label: (int(m[1, 1]), int(m[0, 1]), int(m[1, 0])) for label, m in zip(labels, matrices)}
     out = _summary(counts)
@@ -65,6 +66,8 @@ def cohen_kappa(a: Sequence, b: Sequence) -> Optional[float]:
     both coders gave one and the same value throughout, so chance agreement is total)."""
     if not len(a) or len(a) != len(b) or len(set(a) | set(b)) < 2:
         return None
+    from sklearn.metrics import cohen_kappa_score
+
     return float(cohen_kappa_score(a, b))
 
 

@@ -1,5 +1,8 @@
 """The pipeline's components: normalisation, the CRF entity recogniser, the rules."""
+import json
 import random
+
+import numpy as np
 
 import spacy
 
@@ -10,6 +13,7 @@ from nlp.normalize import fold
 from nlp.segmenter.tokenizer import doc_norm_text
 from nlp.training.corpus import make_doc_example
 from nlp.annotation.examples import Example
+from tests.conftest import ROOT
 
 
 def test_fold_makes_full_and_half_width_the_same_one_character_for_one():
@@ -158,3 +162,34 @@ def test_mention_replacement_swaps_names_of_the_same_label_with_their_own_word_b
         assert all(a in starts for a, _, _ in spans)          # each name starts a word
         assert text.endswith(("合作", "支持星火计划"))              # the context stays
     assert any(text != original for (text, _, _), (original, _, _) in zip(out, sequences * 3))
+
+
+def test_theme_counts_are_count_vectorizers(default_pipeline):
+    """sk_themes counts n-grams of new text itself (no scikit-learn import when tagging): the same
+    matrix as CountVectorizer(vocabulary=…) gives, on the corpus and on awkward white space."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from nlp.components.sk_themes import char_ngrams, count
+
+    themes = default_pipeline.get_pipe("sk_themes")
+    words_vocab, chars_vocab = themes.vocabularies
+    low, high = themes.cfg["char_ngrams"]
+    texts = [json.loads(line)["text"] for line in (ROOT / "annotations/policy_reports.jsonl").open(encoding="utf-8")]
+    texts += ["", " ", "A  B\t\tC\n\nD", "ＡＢ科技  局\u3000\u3000合作", "x"]
+    theirs = CountVectorizer(analyzer="char", ngram_range=(low, high), lowercase=True, vocabulary=chars_vocab,
+                             dtype=np.float32).transform(texts)
+    ours = count([char_ngrams(t, low, high) for t in texts], chars_vocab)
+    assert (theirs != ours).nnz == 0 and ours.nnz > 100_000
+    grams = [themes._word_ngrams(doc) for doc in default_pipeline.tokenizer.pipe(texts[:300])]
+    theirs = CountVectorizer(analyzer=lambda x: x, vocabulary=words_vocab, dtype=np.float32).transform(grams)
+    assert (theirs != count(grams, words_vocab)).nnz == 0
+
+
+def test_tagging_does_not_import_scikit_learn(default_model):
+    import subprocess
+    import sys
+
+    code = ("import sys; from nlp.model import load_pipeline; nlp = load_pipeline(sys.argv[1]); "
+            "nlp('市科技局组织实施星火计划。'); print(sorted(m for m in sys.modules if m.startswith('sklearn')))")
+    done = subprocess.run([sys.executable, "-c", code, str(default_model)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

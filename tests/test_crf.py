@@ -81,3 +81,15 @@ def test_the_string_features_cover_every_kind(default_pipeline):
 def test_a_model_that_is_not_crfsuite_is_refused():
     with pytest.raises(ValueError, match="CRFsuite"):
         CompiledCrf(b"\x80\x04" + bytes(100), ["c=a"], ["O"])
+
+
+def test_characters_before_the_first_word_start(default_pipeline):
+    """Training texts (names swapped in) can start before their first word: those characters are
+    words of no text, in both paths."""
+    crf = default_pipeline.get_pipe("crf_entities")
+    text = "市科技局组织实施星火计划"
+    for starts in ([3, 4, 6, 8], [], [5]):
+        analysis = crf._analyse(text, starts, {})
+        rows = CharFeatures.strings(analysis)
+        assert len(rows) == len(text) and rows[0][11:13] == ["wp=S", "w="]
+        assert crf._compiled.tag([analysis])[0] == crf._tagger.tag(rows)

@@ -11,7 +11,7 @@ import srsly
 
 from nlp.segmenter.convert import ConversionError, convert_wheel
 from nlp.segmenter import fast as pkuseg_fast
-from nlp.segmenter.fast import FastCut, FastPostprocess, accelerate
+from nlp.segmenter.fast import FastCut, FastPostprocess, FeatureTable, Segmenter, accelerate
 from nlp.reading.segment import iter_reports
 from nlp.normalize import fold
 from nlp.segmenter.tokenizer import doc_text, doc_words
@@ -167,3 +167,56 @@ def test_fast_path_gives_stock_words_on_scrambled_text(stock_and_fast):
         text = "".join(c if rng.random() > 0.15 else rng.choice(pool)
                        for c in source[start:start + rng.choice([1, 2, 3, 7, 20, 60])])
         assert fast.cut(text) == stock.cut(text), text
+
+
+# -- the saved fast path: what a trained pipeline loads (nlp/segmenter/fast.py, Segmenter) ---------
+@pytest.fixture(scope="module")
+def saved_segmenter(pkuseg_model, tmp_path_factory):
+    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "policy_nlp.ChineseTokenizer.v1",
+                                                          "segmenter": "pkuseg"}}})
+    nlp.tokenizer.initialize(pkuseg_model=str(pkuseg_model), pkuseg_user_dict=str(USER_DICT))
+    path = tmp_path_factory.mktemp("saved") / "m"
+    nlp.to_disk(path)
+    return spacy.load(path), path
+
+
+def test_a_loaded_pipeline_segments_from_its_compact_copy_like_stock(saved_segmenter, stock_and_fast, shared):
+    loaded, path = saved_segmenter
+    seg = loaded.tokenizer.pkuseg_seg
+    assert isinstance(seg, Segmenter) and (path / "tokenizer" / "pkuseg_fast" / "hashes.npy").is_file()
+    stock, _ = stock_and_fast
+    texts = [p.text for report in iter_reports([shared / "seeds", shared / "corpus"]) for p in report]
+    differ = [t for t in texts if seg.cut(t) != stock.cut(t)]
+    assert not differ, f"{len(differ)} paragraphs segmented differently, first: {differ[0][:60]}"
+    assert seg.stock.seg is None, "the stock model was read for text that does not need it"
+    # text holding the private-use characters the fast path uses itself goes to stock pkuseg
+    assert seg.cut("专利\ue000数据\ue001平台") == stock.cut("专利\ue000数据\ue001平台")
+    assert seg.stock.seg is not None
+
+
+def test_a_loaded_pipeline_saves_again_and_loads_the_same(saved_segmenter, tmp_path):
+    loaded, _ = saved_segmenter
+    loaded.to_disk(tmp_path / "again")
+    again = spacy.load(tmp_path / "again")
+    text = "市科技局组织实施星火计划，推动高新技术企业与中国科学院合作共建实验室。"
+    assert [t.text for t in again(text)] == [t.text for t in loaded(text)]
+
+
+def test_the_feature_table_finds_every_name_and_no_other(pkuseg_model):
+    extractor = spacy_pkuseg.pkuseg(str(pkuseg_model), user_dict=None).feature_extractor
+    names = random.Random(3).sample(sorted(extractor.feature_to_idx), 5000)
+    table = FeatureTable.from_dict(extractor.feature_to_idx)
+    assert len(np.unique(table.hashes)) == len(extractor.feature_to_idx)
+    assert table.lookup(names, -1) == [extractor.feature_to_idx[n] for n in names]
+    assert table.lookup([n + "\ue002" for n in names[:500]], -1) == [-1] * 500
+
+
+def test_a_compact_copy_of_another_format_is_refused(saved_segmenter, tmp_path):
+    import shutil
+
+    _, path = saved_segmenter
+    shutil.copytree(path / "tokenizer" / "pkuseg_fast", tmp_path / "fast")
+    meta = json.loads((tmp_path / "fast" / "meta.json").read_text())
+    (tmp_path / "fast" / "meta.json").write_text(json.dumps(meta | {"format": 99}))
+    with pytest.raises(ValueError, match="format 99"):
+        FastCut.load(tmp_path / "fast", stock=None)

@@ -191,15 +191,15 @@ _POSITIONS = {length: _positions(length) for length in range(1, 12)}
 
 
 def _words(a: Analysis) -> tuple[list[int], list[str], list[str], list[str]]:
-    """Per pkuseg word: its length, itself (LONG past 6 characters), the words before and after."""
+    """Per pkuseg word: its length, itself (LONG past 6 characters), the words before and after.
+    Characters before the first word start (none in a Doc) count as one-character words of no text."""
     text, pieces = a.text, a.words
-    if not pieces:
-        return [], [], [], []
+    lead = pieces[0][0] if pieces else len(text)
     full = [text[start:end] for start, end in pieces]
-    lengths = list(map(len, full))
-    words = [w if len(w) <= 6 else "LONG" for w in full]
-    before = ["^"] + [w[-4:] for w in full[:-1]]
-    after = [w[:4] for w in full[1:]] + ["$"]
+    lengths = [1] * lead + list(map(len, full))
+    words = [""] * lead + [w if len(w) <= 6 else "LONG" for w in full]
+    before = [""] * lead + (["^"] + [w[-4:] for w in full[:-1]] if full else [])
+    after = [""] * lead + ([w[:4] for w in full[1:]] + ["$"] if full else [])
     return lengths, words, before, after
 
 

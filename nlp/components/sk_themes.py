@@ -9,19 +9,17 @@ probabilities (``oof_scores``) are what ``theme_decider`` tunes its thresholds o
 It is fitted once, in ``initialize``; spaCy's training loop has nothing to update.
 
 Saved as arrays (``.npz``, loaded with ``allow_pickle=False``) and JSON: loading a model never
-runs code from a file. scikit-learn is used through its public API only: the vocabularies are
-handed to ``CountVectorizer(vocabulary=…)`` and the weights are plain arrays.
+runs code from a file. scikit-learn fits (``CountVectorizer`` chooses the vocabularies, the
+estimators the weights), through its public API only; counting n-grams of new text is done here
+the way ``CountVectorizer`` does it, so that tagging does not import scikit-learn (0.9 s of every
+worker's start-up). ``tests/test_components.py`` checks the counts against ``CountVectorizer``.
 """
 import json
+import re
 from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import LinearSVC
-from sklearn.model_selection import GroupKFold, KFold
-from sklearn.preprocessing import normalize
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc
@@ -97,33 +95,27 @@ class SkThemes(Pipe):
         low, high = self.cfg["word_ngrams"]
         return [" ".join(words[i:i + n]) for n in range(low, high + 1) for i in range(len(words) - n + 1)]
 
-    def _counters(self, vocabularies=(None, None)) -> tuple[CountVectorizer, CountVectorizer]:
-        words_vocab, chars_vocab = vocabularies
-        fitting = words_vocab is None
-        common = dict(dtype=np.float32, min_df=self.cfg["min_df"] if fitting else 1,
-                      max_features=self.cfg["max_features"] if fitting else None)
-        words = CountVectorizer(analyzer=_identity, vocabulary=words_vocab, **common)
-        chars = CountVectorizer(analyzer="char", ngram_range=tuple(self.cfg["char_ngrams"]), lowercase=True,
-                                vocabulary=chars_vocab, **common)
-        return words, chars
-
     def _counts(self, docs: list[Doc], fit: bool = False) -> sparse.csr_matrix:
         word_input = [self._word_ngrams(d) for d in docs]
         char_input = [doc_norm_text(d) for d in docs]
         if fit:
-            words, chars = self._counters()
-            counts = sparse.hstack([words.fit_transform(word_input), chars.fit_transform(char_input)]).tocsr()
+            from sklearn.feature_extraction.text import CountVectorizer
+
+            common = dict(dtype=np.float32, min_df=self.cfg["min_df"], max_features=self.cfg["max_features"])
+            words = CountVectorizer(analyzer=_identity, **common).fit(word_input)
+            chars = CountVectorizer(analyzer="char", ngram_range=tuple(self.cfg["char_ngrams"]), lowercase=True,
+                                    **common).fit(char_input)
             self.vocabularies = ({k: int(v) for k, v in words.vocabulary_.items()},
                                  {k: int(v) for k, v in chars.vocabulary_.items()})
-            self._vectorizers = (words, chars)
-            return counts
-        words, chars = self._vectorizers
-        return sparse.hstack([words.transform(word_input), chars.transform(char_input)]).tocsr()
+        low, high = self.cfg["char_ngrams"]
+        words_vocab, chars_vocab = self.vocabularies
+        return sparse.hstack([count(word_input, words_vocab),
+                              count([char_ngrams(t, low, high) for t in char_input], chars_vocab)]).tocsr()
 
     def _tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         X = counts.copy()
         X.data = 1.0 + np.log(X.data)
-        return normalize(X @ sparse.diags(self.idf), copy=False)
+        return l2_rows((X @ sparse.diags(self.idf)).tocsr())
 
     def _keyword_block(self, docs: list[Doc]) -> Optional[sparse.csr_matrix]:
         """Per theme, how many of the guide's keywords for it occur (capped at 3, scaled)."""
@@ -173,6 +165,8 @@ class SkThemes(Pipe):
         for j in range(n_labels):
             self.coef[j], self.intercept[j] = self._fit_one(X, y[:, j])
             if 0 < y[:, j].sum() < len(y):
+                from sklearn.linear_model import LogisticRegression
+
                 platt = LogisticRegression(C=1e4, solver="lbfgs").fit(decision_oof[:, [j]], y[:, j])
                 self.calib_a[j], self.calib_b[j] = platt.coef_[0, 0], platt.intercept_[0]
         self.oof_scores = _sigmoid(decision_oof * self.calib_a + self.calib_b)
@@ -190,6 +184,8 @@ class SkThemes(Pipe):
 
     def _out_of_fold(self, X: sparse.csr_matrix, y: np.ndarray, groups: list[str]) -> np.ndarray:
         """Decision scores of each training paragraph from a model that did not see its report."""
+        from sklearn.model_selection import GroupKFold, KFold
+
         folds = min(self.cfg["oof_folds"], len(set(groups)))
         split = (GroupKFold(n_splits=folds).split(X, y, groups) if folds >= 2
                  else KFold(n_splits=2, shuffle=True, random_state=self.cfg["seed"]).split(X))
@@ -254,7 +250,6 @@ class SkThemes(Pipe):
         if not meta.get("vocabularies"):
             return self
         self.vocabularies = tuple(meta["vocabularies"])
-        self._vectorizers = self._counters(self.vocabularies)
         self.idf, self.coef, self.intercept = data["idf"], data["coef"], data["intercept"]
         self.calib_a, self.calib_b = data["calib_a"], data["calib_b"]
         extra = len(self.cfg.get("keywords") or {}) if self.cfg.get("keyword_weight") else 0
@@ -264,12 +259,48 @@ class SkThemes(Pipe):
 
 
 # Linear models whose decision scores the Platt sigmoid turns into probabilities.
-ESTIMATORS = {
-    "logistic": lambda C, class_weight, seed: LogisticRegression(C=C, class_weight=class_weight, max_iter=2000,
-                                                                 solver="liblinear", random_state=seed),
-    "linear_svm": lambda C, class_weight, seed: LinearSVC(C=C, class_weight=class_weight, max_iter=5000,
-                                                          random_state=seed),
-}
+def _logistic(C: float, class_weight: Optional[str], seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, class_weight=class_weight, max_iter=2000, solver="liblinear", random_state=seed)
+
+
+def _linear_svm(C: float, class_weight: Optional[str], seed: int):
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=C, class_weight=class_weight, max_iter=5000, random_state=seed)
+
+
+ESTIMATORS = {"logistic": _logistic, "linear_svm": _linear_svm}
+
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def char_ngrams(text: str, low: int, high: int) -> list[str]:
+    """``CountVectorizer(analyzer="char")``'s n-grams: lower case, runs of white space made one space."""
+    text = _WHITE_SPACES.sub(" ", text.lower())
+    return [text[i:i + n] for n in range(low, high + 1) for i in range(len(text) - n + 1)]
+
+
+def count(grams: list[list[str]], vocabulary: dict[str, int]) -> sparse.csr_matrix:
+    """``CountVectorizer(vocabulary=…).transform``: a row of n-gram counts per document."""
+    rows, columns = [], []
+    for i, doc in enumerate(grams):
+        found = [j for j in map(vocabulary.get, doc) if j is not None]
+        columns += found
+        rows += [i] * len(found)
+    counts = sparse.csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)),
+                               shape=(len(grams), len(vocabulary)))
+    counts.sum_duplicates()
+    return counts
+
+
+def l2_rows(X: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Rows scaled to unit length (an all-zero row stays zero)."""
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    X.data /= np.repeat(norms, np.diff(X.indptr)).astype(X.dtype)
+    return X
 
 
 def _read_keywords(path: Optional[str]) -> dict[str, list[str]]:

@@ -6,17 +6,27 @@ and looks each up, about 37 µs a character here; that is most of the cost of ta
 path finds once per text which substrings are dictionary words, visits only the word pairs
 that exist, and memoises feature ids, so a character costs a few dictionary lookups.
 
-``accelerate(seg)`` swaps the feature path of a loaded ``spacy_pkuseg.pkuseg`` in place; the
-user dictionary, post-processing and weights stay pkuseg's own. A model whose feature
-templates this path does not reproduce (``**noWord`` pair features, other settings) keeps the
-stock path. ``tests/test_segmenter.py`` checks the words match stock pkuseg on every report.
-"""
-from __future__ import annotations
+Its model is its own compact copy of pkuseg's (``FastCut.save``, written beside spaCy's files):
+the 1.6 M feature names as sorted 64-bit hashes with their ids, and the weights as one array,
+all memory-mapped. Loading takes milliseconds instead of unpacking a 1.6 M-entry dict (1.2 s,
+400 MB a process), and workers share the pages. A name absent from the model matches another's
+hash with a probability of 1.6 M / 2^64 per lookup; names in the model never collide (checked).
 
+``accelerate(seg)`` swaps the feature path of a loaded ``spacy_pkuseg.pkuseg`` in place;
+``load_segmenter`` builds a pkuseg from the saved copy and reads the stock model only if asked
+(text holding the private-use characters this path uses itself). The user dictionary and
+post-processing stay pkuseg's own. A model whose feature templates this path does not reproduce
+(``**noWord`` pair features, other settings) keeps the stock path. ``tests/test_segmenter.py``
+checks the words match stock pkuseg on every report.
+"""
 import itertools
-from typing import Callable, Optional
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
+import spacy_pkuseg
+from spacy.strings import hash_string
 from spacy_pkuseg import inference
 from spacy_pkuseg.config import config as pkuseg_config
 from spacy_pkuseg.feature_extractor import FeatureExtractor
@@ -24,6 +34,7 @@ from spacy_pkuseg.feature_extractor import FeatureExtractor
 # Digits and Latin letters are normalised by pkuseg to the tokens "**Num" / "**Letter"; one
 # private-use character each stands for them here, so that substrings are plain slices.
 NUM, LETTER = "\ue000", "\ue001"
+FORMAT = 1
 
 
 def _pkuseg_form(s: str) -> str:
@@ -41,90 +52,160 @@ def _our_form(s: str) -> str:
 MEMO_SIZE = 300_000
 
 
-class _Features(dict):
-    """A memo: the value for a key not seen before comes from ``lookup(key)``."""
+class FeatureTable:
+    """pkuseg's feature name → id dict as two sorted arrays: the names' 64-bit hashes, and ids."""
 
-    def __init__(self, lookup: Callable):
+    def __init__(self, hashes: np.ndarray, ids: np.ndarray):
+        self.hashes = hashes
+        self.ids = ids
+
+    @classmethod
+    def from_dict(cls, feature_to_idx: dict[str, int]) -> "FeatureTable":
+        hashes = np.fromiter(map(hash_string, feature_to_idx), dtype=np.uint64, count=len(feature_to_idx))
+        order = np.argsort(hashes)
+        hashes = hashes[order]
+        if len(hashes) > 1 and bool((hashes[1:] == hashes[:-1]).any()):
+            raise ValueError("two pkuseg feature names share a 64-bit hash")
+        ids = np.fromiter(feature_to_idx.values(), dtype=np.int32, count=len(feature_to_idx))[order]
+        return cls(hashes, ids)
+
+    def lookup(self, names: list[str], none: int) -> list[int]:
+        """The id of each name, or ``none``."""
+        wanted = np.fromiter(map(hash_string, names), dtype=np.uint64, count=len(names))
+        at = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
+        return np.where(self.hashes[at] == wanted, self.ids[at], none).tolist()
+
+
+class _Memo(dict):
+    """Feature ids by key (a character, two characters, a word, a word pair), looked up a text at
+    a time: ``fill`` resolves all the keys it has not seen in one vectorised lookup."""
+
+    def __init__(self, names: Callable[[Any], tuple[str, ...]], width: int):
         super().__init__()
-        self._lookup = lookup
+        self.names = names
+        self.width = width
 
-    def __missing__(self, key):
-        if len(self) >= MEMO_SIZE:
+    def fill(self, keys: Iterable, lookup: Callable[[list[str]], list[int]]) -> None:
+        keys = set(keys)
+        missing = [key for key in keys if key not in self]
+        if not missing:
+            return
+        if len(self) + len(missing) > MEMO_SIZE:
             self.clear()
-        value = self[key] = self._lookup(key)
-        return value
+            missing = list(keys)
+        ids = lookup([name for key in missing for name in self.names(key)])
+        width = self.width
+        if width == 1:
+            self.update(zip(missing, ids))
+        else:
+            self.update(zip(missing, (tuple(ids[j:j + width]) for j in range(0, len(ids), width))))
 
 
 class FastCut:
     """Callable replacing ``pkuseg._cut``: text without spaces → words."""
 
-    def __init__(self, seg) -> None:
-        extractor = seg.feature_extractor
-        ids = extractor.feature_to_idx
-        self.stock = seg._cut
-        self.word_lengths = range(pkuseg_config.wordMax, pkuseg_config.wordMin - 1, -1)
-        self.supported = (pkuseg_config.numLetterNorm and pkuseg_config.wordFeature
-                          and "" not in extractor.unigram
-                          and not any("**noWord" in k for k in ids))
-        table = {ord(ch): NUM for ch in FeatureExtractor.num}
-        table.update({ord(ch): LETTER for ch in FeatureExtractor.letter})
-        # pkuseg renames the keyword characters first, so they win over the number set ('.')
-        table.update({ord(ch): "&" for ch in FeatureExtractor.keywords})
+    def __init__(self, table: FeatureTable, node_weights: np.ndarray, edge_scores: np.ndarray,
+                 begins: list[bool], unigram: set[str], word_lengths: list[int], stock: Callable[[str], list[str]]):
         self.table = table
-        lengths = set(self.word_lengths)
-        self.unigram = {_our_form(w) for w in extractor.unigram if len(_our_form(w)) in lengths}
-        model = seg.model
-        self.none = model.n_feature   # the id of an extra row of zero weights: "no such feature"
-
-        def feature(name: Callable[[str], str]) -> _Features:
-            return _Features(lambda k: ids.get(name(k), self.none))
-
+        self.node_weights = node_weights     # one row per feature, and a last row of zeros: "no such feature"
+        self.edge_scores = edge_scores
+        self.begins = begins                 # which tags begin a word
+        self.unigram = unigram               # dictionary words, in our form
+        self.word_lengths = word_lengths     # longest first
+        self.stock = stock                   # pkuseg's own path, for text holding NUM or LETTER
+        self.none = len(node_weights) - 1
+        translate = {ord(ch): NUM for ch in FeatureExtractor.num}
+        translate.update({ord(ch): LETTER for ch in FeatureExtractor.letter})
+        # pkuseg renames the keyword characters first, so they win over the number set ('.')
+        translate.update({ord(ch): "&" for ch in FeatureExtractor.keywords})
+        self.translate = translate
         p = _pkuseg_form
         # by character: (c, c-1, c1, c-2, c2) as that character; by character pair (x, y):
         # (c-1c, cc1, c-2c-1) as that pair
-        self.chars = _Features(lambda k: tuple(ids.get(t + p(k), self.none) for t in ("c.", "c-1.", "c1.", "c-2.", "c2.")))
-        self.bigrams = _Features(lambda k: tuple(ids.get(f"{t}{p(k[0])}.{p(k[1])}", self.none)
-                                                 for t in ("c-1c.", "cc1.", "c-2c-1.")))
-        self.word_ends = feature(lambda k: "w-1." + p(k))
-        self.word_starts = feature(lambda k: "w1." + p(k))
+        self.chars = _Memo(lambda k: tuple(t + p(k) for t in ("c.", "c-1.", "c1.", "c-2.", "c2.")), 5)
+        self.bigrams = _Memo(lambda k: tuple(f"{t}{p(k[0])}.{p(k[1])}" for t in ("c-1c.", "cc1.", "c-2c-1.")), 3)
+        self.word_ends = _Memo(lambda k: ("w-1." + p(k),), 1)
+        self.word_starts = _Memo(lambda k: ("w1." + p(k),), 1)
+        # (ww.l id, ww.r id) of a word pair, both `none` when the model has neither feature
+        self.pairs = _Memo(lambda k: (f"ww.l.{p(k[0])}*{p(k[1])}", f"ww.r.{p(k[0])}*{p(k[1])}"), 2)
 
-        def pair(key: tuple[str, str]) -> Optional[tuple[int, int]]:
-            # (ww.l id, ww.r id) of a word pair, or None when the model has neither feature
-            words = f"{p(key[0])}*{p(key[1])}"
-            left, right = ids.get("ww.l." + words, self.none), ids.get("ww.r." + words, self.none)
-            return None if left == right == self.none else (left, right)
-
-        self.pairs = _Features(pair)
+    @classmethod
+    def from_pkuseg(cls, seg) -> Optional["FastCut"]:
+        """The fast path of a loaded stock pkuseg; None if its model has features this path lacks."""
+        extractor, model = seg.feature_extractor, seg.model
+        ids = extractor.feature_to_idx
+        if not (pkuseg_config.numLetterNorm and pkuseg_config.wordFeature and "" not in extractor.unigram
+                and not any("**noWord" in k for k in ids)):
+            return None
+        lengths = list(range(pkuseg_config.wordMax, pkuseg_config.wordMin - 1, -1))
         n_node = model.n_feature * model.n_tag
-        self.node_weights = np.zeros((model.n_feature + 1, model.n_tag))
-        self.node_weights[:-1] = model.w[:n_node].reshape(model.n_feature, model.n_tag)
+        node_weights = np.zeros((model.n_feature + 1, model.n_tag))
+        node_weights[:-1] = model.w[:n_node].reshape(model.n_feature, model.n_tag)
         # pkuseg's getLogYY: edge[prev, tag] = 1 + w[n_node + tag * n_tag + prev]
-        self.edge_scores = np.ascontiguousarray(1.0 + model.w[n_node:].reshape(model.n_tag, model.n_tag).T)
-        self.begins = [("B" in seg.idx_to_tag[t]) for t in range(model.n_tag)]
+        edge_scores = np.ascontiguousarray(1.0 + model.w[n_node:].reshape(model.n_tag, model.n_tag).T)
+        return cls(FeatureTable.from_dict(ids), node_weights, edge_scores,
+                   [("B" in seg.idx_to_tag[t]) for t in range(model.n_tag)],
+                   {w for w in map(_our_form, extractor.unigram) if len(w) in lengths}, lengths, seg._cut)
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        np.save(path / "hashes.npy", self.table.hashes)
+        np.save(path / "ids.npy", self.table.ids)
+        np.save(path / "weights.npy", np.asarray(self.node_weights))
+        np.save(path / "edges.npy", self.edge_scores)
+        (path / "unigram.txt").write_text("\n".join(sorted(self.unigram)) + "\n", encoding="utf-8")
+        (path / "meta.json").write_text(json.dumps({"format": FORMAT, "begins": self.begins,
+                                                    "word_lengths": self.word_lengths}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path, stock: Callable[[str], list[str]]) -> "FastCut":
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: a fast pkuseg copy of format {meta.get('format')}, this code reads {FORMAT}")
+
+        def array(name: str) -> np.ndarray:
+            # memory-mapped: the pages are read as needed and shared by every process using them
+            return np.load(path / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+
+        unigram = set((path / "unigram.txt").read_text(encoding="utf-8").split("\n")) - {""}
+        return cls(FeatureTable(array("hashes.npy"), array("ids.npy")), array("weights.npy"),
+                   np.load(path / "edges.npy", allow_pickle=False), meta["begins"], unigram, meta["word_lengths"], stock)
 
     def __call__(self, text: str) -> list[str]:
-        if not self.supported or NUM in text or LETTER in text:
+        if NUM in text or LETTER in text:
             return self.stock(text)
-        norm = text.translate(self.table)
+        norm = text.translate(self.translate)
         n = len(norm)
         unigram = self.unigram
         none = self.none
+
+        def lookup(names: list[str]) -> list[int]:
+            return self.table.lookup(names, none)
+
         # One row of feature ids per template, in the order pkuseg adds them up: $$, c, c-1,
         # c-1c, c1, cc1, c-2, c-2c-1, c2, then words ending (w-1) and starting (w1) here.
         lengths = self.word_lengths
         rows = np.full((9 + 2 * len(lengths), n), none, dtype=np.intp)
         rows[0] = 0
+        self.chars.fill(norm, lookup)
         chars = np.array([self.chars[ch] for ch in norm], dtype=np.intp)
         rows[1], rows[2, 1:], rows[4, :-1] = chars[:, 0], chars[:-1, 1], chars[1:, 2]
         rows[6, 2:], rows[8, :-2] = chars[:-2, 3], chars[2:, 4]
         if n > 1:
-            bigrams = np.array([self.bigrams[norm[i:i + 2]] for i in range(n - 1)], dtype=np.intp)
+            pairs_of_chars = [norm[i:i + 2] for i in range(n - 1)]
+            self.bigrams.fill(pairs_of_chars, lookup)
+            bigrams = np.array([self.bigrams[b] for b in pairs_of_chars], dtype=np.intp)
             rows[3, 1:], rows[5, :-1], rows[7, 2:] = bigrams[:, 0], bigrams[:, 1], bigrams[:-1, 2]
         ends_at: dict[int, list[str]] = {}
         starts_at: dict[int, list[str]] = {}
-        for k, l in enumerate(lengths):
+        found_by_length = []
+        for l in lengths:
             pieces = [norm[j:j + l] for j in range(n - l + 1)]
-            found = unigram.intersection(pieces)
+            found_by_length.append((l, pieces, unigram.intersection(pieces)))
+        words = set().union(*(found for _, _, found in found_by_length))
+        self.word_ends.fill(words, lookup)
+        self.word_starts.fill(words, lookup)
+        for k, (l, pieces, found) in enumerate(found_by_length):
             if not found:
                 continue
             rows[9 + k, l - 1:] = [self.word_ends[w] if w in found else none for w in pieces]
@@ -136,17 +217,15 @@ class FastCut:
         # Pairs of adjacent dictionary words (a ending before a boundary, b starting at it)
         # give "ww.l" to the character after the boundary and "ww.r" to the one before. Added
         # last and in pkuseg's order, so every character's sum is computed the same way.
+        adjacent = [(k, a, b) for k in sorted(starts_at) for a in ends_at.get(k - 1, ()) for b in starts_at[k]]
+        self.pairs.fill(((a, b) for _, a, b in adjacent), lookup)
         where, which = [], []
         pairs = self.pairs
-        for k in sorted(starts_at):
-            before = ends_at.get(k - 1)
-            if before:
-                for a in before:
-                    for b in starts_at[k]:
-                        ids = pairs[a, b]
-                        if ids is not None:
-                            where += (k, k - 1)
-                            which += ids
+        for k, a, b in adjacent:
+            ids = pairs[a, b]
+            if ids[0] != none or ids[1] != none:
+                where += (k, k - 1)
+                which += ids
         if where:
             np.add.at(node_scores, where, self.node_weights[which])
         _, tags = inference.run_viterbi(node_scores, self.edge_scores)
@@ -201,10 +280,47 @@ class FastPostprocess:
 
 
 def accelerate(seg) -> None:
-    """Give a loaded ``spacy_pkuseg.pkuseg`` the fast feature path (in place)."""
+    """Give a loaded stock ``spacy_pkuseg.pkuseg`` the fast feature path (in place)."""
     if seg is None or isinstance(seg.__dict__.get("_cut"), FastCut):
         return
-    fast = FastCut(seg)
-    if fast.supported:
+    fast = FastCut.from_pkuseg(seg)
+    if fast is not None:
         seg._cut = fast
         seg.postprocesser = FastPostprocess(seg.postprocesser)
+
+
+class _StockCut:
+    """pkuseg's own ``_cut``, its model read from disk the first time it is needed."""
+
+    def __init__(self, model_dir: Path):
+        self.model_dir = model_dir
+        self.seg = None
+
+    def load(self):
+        if self.seg is None:
+            self.seg = spacy_pkuseg.pkuseg(str(self.model_dir), user_dict=None)
+        return self.seg
+
+    def __call__(self, text: str) -> list[str]:
+        return self.load()._cut(text)
+
+
+class Segmenter(spacy_pkuseg.pkuseg):
+    """pkuseg running on a saved fast path: the stock model is read only when something asks for
+    it (``model``, ``feature_extractor``: saving the pipeline again, say)."""
+
+    def __init__(self, fast_dir: Path, model_dir: Path, user_dict: list, do_process: bool,
+                 common_words: Iterable[str], other_words: Iterable[str]):
+        self.postag = False
+        self.model_dir = model_dir
+        self.stock = _StockCut(model_dir)
+        self.preprocesser = spacy_pkuseg.Preprocesser(user_dict)
+        post = spacy_pkuseg.Postprocesser(None, None)
+        post.do_process, post.common_words, post.other_words = do_process, set(common_words), set(other_words)
+        self.postprocesser = FastPostprocess(post)
+        self._cut = FastCut.load(fast_dir, self.stock)
+
+    def __getattr__(self, name: str):
+        if name in ("model", "feature_extractor", "idx_to_tag", "n_feature", "n_tag"):
+            return getattr(self.__dict__["stock"].load(), name)
+        raise AttributeError(name)

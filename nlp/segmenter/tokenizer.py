@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Optional
 
+import srsly
 from spacy.attrs import IDX, LENGTH
 from spacy.lang.zh import ChineseTokenizer
 from spacy.language import Language
@@ -22,8 +23,9 @@ from spacy.util import registry
 from spacy import util
 
 from ..normalize import fold
-from .fast import accelerate
+from .fast import FastCut, Segmenter, accelerate
 
+FAST_DIR = "pkuseg_fast"
 TEXT_KEY = "policy_nlp.text"
 NORM_KEY = "policy_nlp.norm_text"
 
@@ -51,7 +53,20 @@ class FastChineseTokenizer(ChineseTokenizer):
         super().initialize(get_examples, nlp=nlp, pkuseg_model=pkuseg_model, pkuseg_user_dict=pkuseg_user_dict)
         accelerate(self.pkuseg_seg)
 
+    def to_disk(self, path, **kwargs) -> None:
+        super().to_disk(path, **kwargs)
+        if isinstance(getattr(self.pkuseg_seg, "_cut", None), FastCut):
+            self.pkuseg_seg._cut.save(util.ensure_path(path) / FAST_DIR)
+
     def from_disk(self, path, **kwargs) -> "FastChineseTokenizer":
+        path = util.ensure_path(path)
+        cfg = srsly.read_json(path / "cfg")
+        if cfg.get("segmenter") == "pkuseg" and (path / FAST_DIR / "meta.json").is_file():
+            # the saved fast path: no stock model to unpack (1.2 s and 400 MB a process)
+            self._set_config(cfg)
+            self.pkuseg_seg = Segmenter(path / FAST_DIR, path / "pkuseg_model",
+                                        *srsly.read_msgpack(path / "pkuseg_processors"))
+            return self
         super().from_disk(path, **kwargs)
         accelerate(self.pkuseg_seg)
         return self
