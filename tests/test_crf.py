@@ -93,3 +93,10 @@ def test_characters_before_the_first_word_start(default_pipeline):
         rows = CharFeatures.strings(analysis)
         assert len(rows) == len(text) and rows[0][11:13] == ["wp=S", "w="]
         assert crf._compiled.tag([analysis])[0] == crf._tagger.tag(rows)
+
+
+def test_sparse_features_keep_the_order_the_model_was_trained_with(default_pipeline):
+    # CRFsuite numbers attributes in the order it first meets them: a new order is a new model
+    crf = default_pipeline.get_pipe("crf_entities")
+    rows = crf.features("科技局办公室", [0, 2, 3, 4], {})
+    assert [f for f in rows[3] if f.startswith(("end=", "prevend="))] == ["prevend=ORG", "end=ORG"]

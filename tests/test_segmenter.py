@@ -220,3 +220,28 @@ def test_a_compact_copy_of_another_format_is_refused(saved_segmenter, tmp_path):
     (tmp_path / "fast" / "meta.json").write_text(json.dumps(meta | {"format": 99}))
     with pytest.raises(ValueError, match="format 99"):
         FastCut.load(tmp_path / "fast", stock=None)
+
+
+def test_words_are_aligned_as_spacy_aligns_them(stock_and_fast):
+    """The tokenizer places pkuseg's words in the text itself: the same tokens and spaces as
+    spaCy's get_words_and_spaces, white space of every kind included."""
+    from spacy.util import get_words_and_spaces
+    from nlp.segmenter.tokenizer import align
+
+    _, fast = stock_and_fast
+    texts = [json.loads(line)["text"] for line in (ROOT / "annotations/policy_reports.jsonl").open(encoding="utf-8")]
+    rng = random.Random(11)
+    gaps = [" ", "  ", "\n", " \n ", "\t", "\u3000", "\xa0", "\r\n"]
+    for text in texts[:400]:
+        chars = list(text)
+        for _ in range(rng.randint(0, 6)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice(gaps))
+        text = "".join(chars)
+        norm = fold(text)
+        words = fast.cut(norm)
+        at, cut = 0, []
+        for word in words:
+            at = norm.find(word, at)
+            cut.append(text[at:at + len(word)])
+            at += len(word)
+        assert align(words, norm, text) == get_words_and_spaces(cut, text), text

@@ -104,10 +104,16 @@ class CharFeatures:
             extras.append(([i for i in spaced for _ in "ab"],
                            [f for i in spaced for f in ("sp1=" + text[:i].rstrip(" ")[-1:],
                                                         "sn1=" + text[i + 1:].lstrip(" ")[:1])]))
-        at_end = sorted(ends)
-        extras.append(([i for i in at_end for _ in ends[i]], ["end=" + label for i in at_end for label in ends[i]]))
-        extras.append(([i + 1 for i in at_end if i + 1 < n for _ in ends[i]],
-                       ["prevend=" + label for i in at_end if i + 1 < n for label in ends[i]]))
+        # a head's end, and "prevend" on the character after it, in one pass (a character gets
+        # the previous head's prevend before its own end)
+        where, which = [], []
+        for i in sorted(ends):
+            where += [i] * len(ends[i])
+            which += ["end=" + label for label in ends[i]]
+            if i + 1 < n:
+                where += [i + 1] * len(ends[i])
+                which += ["prevend=" + label for label in ends[i]]
+        extras.append((where, which))
         at_start = [i for i in sorted(starts) if i]
         extras.append(([i - 1 for i in at_start for _ in starts[i]],
                        ["next=" + label for i in at_start for label in starts[i]]))

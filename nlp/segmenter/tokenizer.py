@@ -34,12 +34,7 @@ class FastChineseTokenizer(ChineseTokenizer):
     def __call__(self, text: str) -> Doc:
         norm = fold(text)
         if self.segmenter == "pkuseg" and self.pkuseg_seg is not None:
-            cut, at = [], 0
-            for word in self.pkuseg_seg.cut(norm):
-                at = norm.find(word, at)
-                cut.append(text[at:at + len(word)])
-                at += len(word)
-            words, spaces = util.get_words_and_spaces(cut, text)
+            words, spaces = align(self.pkuseg_seg.cut(norm), norm, text)
             doc = Doc(self.vocab, words=words, spaces=spaces)
         else:
             doc = super().__call__(text)
@@ -75,6 +70,31 @@ class FastChineseTokenizer(ChineseTokenizer):
         super().from_bytes(data, **kwargs)
         accelerate(self.pkuseg_seg)
         return self
+
+
+def align(cut: Iterable[str], norm: str, text: str) -> tuple[list[str], list[bool]]:
+    """spaCy's ``get_words_and_spaces`` for words cut from ``norm`` (``text`` folded, same
+    offsets): the words in ``text``'s own characters, white space between them as tokens of its
+    own, one space after a word as its trailing space. spaCy's searches a fresh copy of the rest
+    of the text for every word; here each word's place is found once."""
+    words: list[str] = []
+    spaces: list[bool] = []
+    pos, n = 0, len(text)
+    for word in cut:
+        at = norm.find(word, pos)
+        if at > pos:
+            words.append(text[pos:at])
+            spaces.append(False)
+        pos = at + len(word)
+        words.append(text[at:pos])
+        spaces.append(False)
+        if pos < n and text[pos] == " ":
+            spaces[-1] = True
+            pos += 1
+    if pos < n:
+        words.append(text[pos:])
+        spaces.append(False)
+    return words, spaces
 
 
 @registry.tokenizers("policy_nlp.ChineseTokenizer.v1")
