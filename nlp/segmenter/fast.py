@@ -82,13 +82,14 @@ class FeatureTable:
 
 
 class _Memo(dict):
-    """Feature ids by key (a character, two characters, a word, a word pair), looked up a text at
-    a time: ``fill`` resolves all the keys it has not seen in one vectorised lookup."""
+    """Feature ids by key (a character, two characters, a word, a word pair): the key's row in
+    ``ids``. Looked up a text at a time: ``fill`` resolves the keys not seen yet in one
+    vectorised lookup, and ``rows`` gives the ids of many keys as one array."""
 
     def __init__(self, names: Callable[[Any], tuple[str, ...]], width: int):
         super().__init__()
         self.names = names
-        self.width = width
+        self.ids = np.empty((1024, width), dtype=np.intp)
 
     def fill(self, keys: Iterable, lookup: Callable[[list[str]], list[int]]) -> None:
         keys = set(keys)
@@ -98,12 +99,22 @@ class _Memo(dict):
         if len(self) + len(missing) > MEMO_SIZE:
             self.clear()
             missing = list(keys)
+        first, width = len(self), self.ids.shape[1]
+        if first + len(missing) > len(self.ids):
+            grown = np.empty((max(2 * len(self.ids), first + len(missing)), width), dtype=np.intp)
+            grown[:first] = self.ids[:first]
+            self.ids = grown
         ids = lookup([name for key in missing for name in self.names(key)])
-        width = self.width
-        if width == 1:
-            self.update(zip(missing, ids))
-        else:
-            self.update(zip(missing, (tuple(ids[j:j + width]) for j in range(0, len(ids), width))))
+        self.ids[first:first + len(missing)] = np.reshape(ids, (len(missing), width))
+        self.update(zip(missing, range(first, first + len(missing))))
+
+    def rows(self, keys: list, lookup: Callable[[list[str]], list[int]]) -> np.ndarray:
+        """The ids of these keys, one row each; keys not seen yet are looked up first."""
+        try:
+            return self.ids[[self[key] for key in keys]]
+        except KeyError:
+            self.fill(keys, lookup)
+            return self.ids[[self[key] for key in keys]]
 
 
 class FastCut:
@@ -176,6 +187,9 @@ class FastCut:
         return cls(FeatureTable(array("hashes.npy"), array("ids.npy")), array("weights.npy"),
                    np.load(path / "edges.npy", allow_pickle=False), meta["begins"], unigram, meta["word_lengths"], stock)
 
+    def _lookup(self, names: list[str]) -> list[int]:
+        return self.table.lookup(names, self.none)
+
     def __call__(self, text: str) -> list[str]:
         if NUM in text or LETTER in text:
             return self.stock(text)
@@ -184,55 +198,54 @@ class FastCut:
         unigram = self.unigram
         none = self.none
 
-        def lookup(names: list[str]) -> list[int]:
-            return self.table.lookup(names, none)
-
+        lookup = self._lookup
         # One row of feature ids per template, in the order pkuseg adds them up: $$, c, c-1,
         # c-1c, c1, cc1, c-2, c-2c-1, c2, then words ending (w-1) and starting (w1) here.
         lengths = self.word_lengths
         rows = np.full((9 + 2 * len(lengths), n), none, dtype=np.intp)
         rows[0] = 0
-        self.chars.fill(norm, lookup)
-        chars = np.array([self.chars[ch] for ch in norm], dtype=np.intp)
+        chars = self.chars.rows(norm, lookup)
         rows[1], rows[2, 1:], rows[4, :-1] = chars[:, 0], chars[:-1, 1], chars[1:, 2]
         rows[6, 2:], rows[8, :-2] = chars[:-2, 3], chars[2:, 4]
         if n > 1:
             pairs_of_chars = [norm[i:i + 2] for i in range(n - 1)]
-            self.bigrams.fill(pairs_of_chars, lookup)
-            bigrams = np.array([self.bigrams[b] for b in pairs_of_chars], dtype=np.intp)
+            bigrams = self.bigrams.rows(pairs_of_chars, lookup)
             rows[3, 1:], rows[5, :-1], rows[7, 2:] = bigrams[:, 0], bigrams[:, 1], bigrams[:-1, 2]
+        # dictionary words by length: where each starts, and the word
+        found: list[tuple[int, list[int], list[str]]] = []
+        for k, l in enumerate(lengths):
+            pieces = [norm[j:j + l] for j in range(n - l + 1)]
+            words = unigram.intersection(pieces)
+            if words:
+                starts = [j for j, w in enumerate(pieces) if w in words]
+                found.append((k, starts, [pieces[j] for j in starts]))
         ends_at: dict[int, list[str]] = {}
         starts_at: dict[int, list[str]] = {}
-        found_by_length = []
-        for l in lengths:
-            pieces = [norm[j:j + l] for j in range(n - l + 1)]
-            found_by_length.append((l, pieces, unigram.intersection(pieces)))
-        words = set().union(*(found for _, _, found in found_by_length))
-        self.word_ends.fill(words, lookup)
-        self.word_starts.fill(words, lookup)
-        for k, (l, pieces, found) in enumerate(found_by_length):
-            if not found:
-                continue
-            rows[9 + k, l - 1:] = [self.word_ends[w] if w in found else none for w in pieces]
-            rows[9 + len(lengths) + k, :n - l + 1] = [self.word_starts[w] if w in found else none for w in pieces]
-            for j in [j for j, w in enumerate(pieces) if w in found]:
-                starts_at.setdefault(j, []).append(pieces[j])
-                ends_at.setdefault(j + l - 1, []).append(pieces[j])
+        if found:
+            every = [w for _, _, words in found for w in words]
+            end_ids = self.word_ends.rows(every, lookup)[:, 0]
+            start_ids = self.word_starts.rows(every, lookup)[:, 0]
+            at = 0
+            for k, starts, words in found:
+                l = lengths[k]
+                rows[9 + k, [j + l - 1 for j in starts]] = end_ids[at:at + len(words)]
+                rows[9 + len(lengths) + k, starts] = start_ids[at:at + len(words)]
+                at += len(words)
+                for j, w in zip(starts, words):
+                    starts_at.setdefault(j, []).append(w)
+                    ends_at.setdefault(j + l - 1, []).append(w)
         node_scores = self.node_weights[rows].sum(axis=0)
         # Pairs of adjacent dictionary words (a ending before a boundary, b starting at it)
         # give "ww.l" to the character after the boundary and "ww.r" to the one before. Added
         # last and in pkuseg's order, so every character's sum is computed the same way.
         adjacent = [(k, a, b) for k in sorted(starts_at) for a in ends_at.get(k - 1, ()) for b in starts_at[k]]
-        self.pairs.fill(((a, b) for _, a, b in adjacent), lookup)
-        where, which = [], []
-        pairs = self.pairs
-        for k, a, b in adjacent:
-            ids = pairs[a, b]
-            if ids[0] != none or ids[1] != none:
-                where += (k, k - 1)
-                which += ids
-        if where:
-            np.add.at(node_scores, where, self.node_weights[which])
+        if adjacent:
+            ids = self.pairs.rows([(a, b) for _, a, b in adjacent], lookup)
+            known = (ids[:, 0] != none) | (ids[:, 1] != none)
+            if known.any():
+                at = np.array([k for k, _, _ in adjacent])[known]
+                where = np.stack([at, at - 1], axis=1).ravel()
+                np.add.at(node_scores, where, self.node_weights[ids[known].ravel()])
         _, tags = inference.run_viterbi(node_scores, self.edge_scores)
         out: list[str] = []
         begins = self.begins
@@ -249,8 +262,8 @@ class FastPostprocess:
     """Callable replacing ``pkuseg.postprocesser``: the same merges of dictionary words.
 
     pkuseg joins every run of 7, 6, … 2 words and looks it up, merging the runs found in its
-    dictionaries. Runs are rarely found, so a pass first checks whether any run of this
-    length is in a dictionary at all, and only then walks the words pkuseg's way.
+    dictionaries. Runs are rarely found, so a pass first checks whether any run of this length
+    is in a dictionary at all, and only then walks the words pkuseg's way.
     """
 
     def __init__(self, stock) -> None:
@@ -264,7 +277,7 @@ class FastPostprocess:
         return getattr(self.stock, name)
 
     def __call__(self, sent: list[str]) -> list[str]:
-        if not self.stock.do_process:
+        if not self.stock.do_process or len(sent) < 2:
             return sent
         common, other, known = self.common, self.other, self.known
         text = "".join(sent)
