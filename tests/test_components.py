@@ -168,17 +168,18 @@ def test_theme_counts_are_count_vectorizers(default_pipeline):
     """sk_themes counts n-grams of new text itself (no scikit-learn import when tagging): the same
     matrix as CountVectorizer(vocabulary=…) gives, on the corpus and on awkward white space."""
     from sklearn.feature_extraction.text import CountVectorizer
-    from nlp.components.sk_themes import char_ngrams, count
+    from nlp.components.sk_themes import CharCounts, count
 
     themes = default_pipeline.get_pipe("sk_themes")
     words_vocab, chars_vocab = themes.vocabularies
     low, high = themes.cfg["char_ngrams"]
     texts = [json.loads(line)["text"] for line in (ROOT / "annotations/policy_reports.jsonl").open(encoding="utf-8")]
-    texts += ["", " ", "A  B\t\tC\n\nD", "ＡＢ科技  局\u3000\u3000合作", "x"]
+    texts += ["", " ", "A  B\t\tC\n\nD", "ＡＢ科技  局\u3000\u3000合作", "x", "İstanbul科技𠀀局"]
     theirs = CountVectorizer(analyzer="char", ngram_range=(low, high), lowercase=True, vocabulary=chars_vocab,
                              dtype=np.float32).transform(texts)
-    ours = count([char_ngrams(t, low, high) for t in texts], chars_vocab)
+    ours = CharCounts(chars_vocab, low, high)(texts)
     assert (theirs != ours).nnz == 0 and ours.nnz > 100_000
+    assert (CharCounts(chars_vocab, low, high)(texts[-3:]) != theirs[-3:]).nnz == 0
     grams = [themes._word_ngrams(doc) for doc in default_pipeline.tokenizer.pipe(texts[:300])]
     theirs = CountVectorizer(analyzer=lambda x: x, vocabulary=words_vocab, dtype=np.float32).transform(grams)
     assert (theirs != count(grams, words_vocab)).nnz == 0
