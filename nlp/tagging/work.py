@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Optional, Union
 from ..reading.read import ReadError, iter_files
 from .output import FIELDS, encode_records
 
-WORKER_GB = 1.0   # peak resident memory of one worker with the default model, measured (README "Speed")
+WORKER_GB = 0.5    # a worker peaks at about 350 MB (benchmarks/results/scale.json), with room to spare
 
 
 @dataclass(frozen=True)
