@@ -245,3 +245,20 @@ def test_words_are_aligned_as_spacy_aligns_them(stock_and_fast):
             cut.append(text[at:at + len(word)])
             at += len(word)
         assert align(words, norm, text) == get_words_and_spaces(cut, text), text
+
+
+def test_saving_over_the_loaded_copy_keeps_the_loaded_pipeline_working(saved_segmenter, tmp_path):
+    """A pipeline saved into the folder it was loaded from replaces the memory-mapped files
+    instead of writing into them (which would pull the pages from under the running process)."""
+    import shutil
+
+    _, path = saved_segmenter
+    shutil.copytree(path, tmp_path / "m")
+    loaded = spacy.load(tmp_path / "m")
+    text = "市科技局组织实施星火计划，推动高新技术企业与中国科学院合作共建实验室。"
+    before = [t.text for t in loaded(text)]
+    inode = (tmp_path / "m" / "tokenizer" / "pkuseg_fast" / "weights.npy").stat().st_ino
+    loaded.to_disk(tmp_path / "m")
+    assert (tmp_path / "m" / "tokenizer" / "pkuseg_fast" / "weights.npy").stat().st_ino != inode
+    assert [t.text for t in loaded(text)] == before        # still reading its (old) weights
+    assert [t.text for t in spacy.load(tmp_path / "m")(text)] == before

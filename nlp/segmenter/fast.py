@@ -31,6 +31,8 @@ from spacy_pkuseg import inference
 from spacy_pkuseg.config import config as pkuseg_config
 from spacy_pkuseg.feature_extractor import FeatureExtractor
 
+from ..io import atomic_write
+
 # Digits and Latin letters are normalised by pkuseg to the tokens "**Num" / "**Letter"; one
 # private-use character each stands for them here, so that substrings are plain slices.
 NUM, LETTER = "\ue000", "\ue001"
@@ -164,14 +166,16 @@ class FastCut:
                    {w for w in map(_our_form, extractor.unigram) if len(w) in lengths}, lengths, seg._cut)
 
     def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        np.save(path / "hashes.npy", self.table.hashes)
-        np.save(path / "ids.npy", self.table.ids)
-        np.save(path / "weights.npy", np.asarray(self.node_weights))
-        np.save(path / "edges.npy", self.edge_scores)
-        (path / "unigram.txt").write_text("\n".join(sorted(self.unigram)) + "\n", encoding="utf-8")
-        (path / "meta.json").write_text(json.dumps({"format": FORMAT, "begins": self.begins,
-                                                    "word_lengths": self.word_lengths}), encoding="utf-8")
+        # each file written beside and moved in place: a process may have the old one memory-mapped
+        arrays = {"hashes.npy": self.table.hashes, "ids.npy": self.table.ids,
+                  "weights.npy": np.asarray(self.node_weights), "edges.npy": self.edge_scores}
+        for name, array in arrays.items():
+            with atomic_write(path / name, "wb") as f:
+                np.save(f, array)
+        with atomic_write(path / "unigram.txt") as f:
+            f.write("\n".join(sorted(self.unigram)) + "\n")
+        with atomic_write(path / "meta.json") as f:
+            f.write(json.dumps({"format": FORMAT, "begins": self.begins, "word_lengths": self.word_lengths}))
 
     @classmethod
     def load(cls, path: Path, stock: Callable[[str], list[str]]) -> "FastCut":
