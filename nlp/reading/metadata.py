@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 # short forms that are also everyday words or other names (中山大学, 合作, 东方…): full names only
 _NOT_SHORT = {"中山", "合作", "东方", "和平", "长安", "永安", "开平", "新城", "城中", "城关", "市中", "江北", "南山", "北海",
@@ -51,8 +51,8 @@ class ReportMetadata:
 
 
 @lru_cache(maxsize=1)
-def gazetteer() -> tuple[dict, "re.Pattern"]:
-    """name → places, and one pattern matching every full and short name, longest first."""
+def gazetteer() -> tuple[dict, "NameFinder"]:
+    """name → places, and a finder of every full and short name, longest first."""
     by_name: dict[str, list[Place]] = {}
     lines = (files("nlp.reading") / "places.tsv").read_text(encoding="utf-8").splitlines()
     for line in lines[2:]:
@@ -64,8 +64,33 @@ def gazetteer() -> tuple[dict, "re.Pattern"]:
         for form in forms:
             if len(form) >= 2:
                 by_name.setdefault(form, []).append(place)
-    pattern = re.compile("|".join(sorted(map(re.escape, by_name), key=len, reverse=True)))
-    return by_name, pattern
+    return by_name, NameFinder(by_name)
+
+
+class NameFinder:
+    """The names of a set in a text, left to right, the longest at each place, not overlapping:
+    what one regex of all the names, longest first, finds, at a tenth of its cost (a regex of
+    3,500 alternatives tries each of them at every character)."""
+
+    def __init__(self, names: Iterable[str]):
+        self.names = set(names)
+        self.lengths = sorted({len(n) for n in self.names}, reverse=True)
+        self.heads = {n[:2] for n in self.names}       # every name has two characters or more
+
+    def finditer(self, text: str) -> Iterator[tuple[str, int]]:
+        """(name, where it ends) for each name found."""
+        i, n = 0, len(text)
+        while i < n - 1:
+            if text[i:i + 2] in self.heads:
+                for length in self.lengths:
+                    if i + length <= n and text[i:i + length] in self.names:
+                        yield text[i:i + length], i + length
+                        i += length
+                        break
+                else:
+                    i += 1
+            else:
+                i += 1
 
 
 def short_name(name: str) -> str:
@@ -84,8 +109,8 @@ def _path(place: Place) -> str:
 def find_place(text: str, bureau_only: bool = False) -> Optional[tuple[str, str]]:
     """(place path, the name it was found by) or None. The bureau's own place (the name right
     before 科技局 and the like) wins; else, unless ``bureau_only``, the first name."""
-    by_name, pattern = gazetteer()
-    matches = [(m.group(), m.end()) for m in pattern.finditer(text)]
+    by_name, finder = gazetteer()
+    matches = list(finder.finditer(text))
     bureau = [name for name, end in matches if _BUREAU.match(text[end:])]
     if not bureau and (bureau_only or not matches):
         return None
