@@ -112,6 +112,7 @@ def test_fast_path_gives_stock_words_on_every_real_report(stock_and_fast, shared
     "科", "科技", "2023年投入R&D经费3.5亿元，增长12.6%。", "ＡＢＣ公司与ａｂ大学、Ｘ-Ｙ实验室签约",
     "合作 项目  三项", "网址www.example.gov.cn/a_b|c*d:e", "专利\ue000数据\ue001平台", "。。，，",
     "“星火计划”《国家中长期科学和技术发展规划纲要（2006-2020年）》",
+    "专利\x00数据平台", "\x00\x00科技", "科技\x00", "科技局 \x00 专利 合作",   # NUL: the fast path joins pieces with it
 ])
 def test_fast_path_gives_stock_words_on_awkward_text(stock_and_fast, text):
     stock, fast = stock_and_fast

@@ -19,6 +19,7 @@ post-processing stay pkuseg's own. A model whose feature templates this path doe
 (``**noWord`` pair features, other settings) keeps the stock path. ``tests/test_segmenter.py``
 checks the words match stock pkuseg on every report.
 """
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -36,6 +37,8 @@ from ..io import atomic_write
 # Digits and Latin letters are normalised by pkuseg to the tokens "**Num" / "**Letter"; one
 # private-use character each stands for them here, so that substrings are plain slices.
 NUM, LETTER = "\ue000", "\ue001"
+# Between texts cut together: characters of no feature and no dictionary word
+_JOIN = "\x00\x00"
 FORMAT = 1
 
 
@@ -115,8 +118,17 @@ class _Memo(dict):
         try:
             return self.ids[[self[key] for key in keys]]
         except KeyError:
-            self.fill(keys, lookup)
-            return self.ids[[self[key] for key in keys]]
+            pass
+        distinct = list(set(keys))
+        if len(self) + len(distinct) > MEMO_SIZE:
+            self.clear()
+        if len(distinct) > MEMO_SIZE:       # more than a memo holds: looked up, not kept
+            ids = np.reshape(lookup([name for key in distinct for name in self.names(key)]),
+                             (len(distinct), self.ids.shape[1]))
+            where = {key: i for i, key in enumerate(distinct)}
+            return ids[[where[key] for key in keys]]
+        self.fill(distinct, lookup)
+        return self.ids[[self[key] for key in keys]]
 
 
 class FastCut:
@@ -153,7 +165,7 @@ class FastCut:
         extractor, model = seg.feature_extractor, seg.model
         ids = extractor.feature_to_idx
         if not (pkuseg_config.numLetterNorm and pkuseg_config.wordFeature and "" not in extractor.unigram
-                and not any("**noWord" in k for k in ids)):
+                and not any("**noWord" in k or "\x00" in k for k in ids)):
             return None
         lengths = list(range(pkuseg_config.wordMax, pkuseg_config.wordMin - 1, -1))
         n_node = model.n_feature * model.n_tag
@@ -195,13 +207,31 @@ class FastCut:
         return self.table.lookup(names, self.none)
 
     def __call__(self, text: str) -> list[str]:
-        if NUM in text or LETTER in text:
-            return self.stock(text)
-        norm = text.translate(self.translate)
+        return self.cut_many([text])[0]
+
+    def cut_many(self, texts: list[str]) -> list[list[str]]:
+        """The words of each text, as ``__call__`` gives them, computed for all texts at once."""
+        out: list[list[str]] = [[] for _ in texts]
+        todo = []
+        for k, text in enumerate(texts):
+            if NUM in text or LETTER in text:
+                out[k] = self.stock(text)
+            elif text:
+                todo.append(k)
+        if todo:
+            for k, words in zip(todo, self._cut_joined([texts[k] for k in todo])):
+                out[k] = words
+        return out
+
+    def _cut_joined(self, texts: list[str]) -> list[list[str]]:
+        # The texts joined by two characters no feature or dictionary word has: no character
+        # window, character pair or word pair reaches across, so each text's features are what
+        # they would be alone (pkuseg leaves a feature out where the window passes the text's
+        # end, as an unknown feature counts nothing), and the join costs one pass, not one a text.
+        norm = _JOIN.join(texts).translate(self.translate)
         n = len(norm)
         unigram = self.unigram
         none = self.none
-
         lookup = self._lookup
         # One row of feature ids per template, in the order pkuseg adds them up: $$, c, c-1,
         # c-1c, c1, cc1, c-2, c-2c-1, c2, then words ending (w-1) and starting (w1) here.
@@ -250,15 +280,19 @@ class FastCut:
                 at = np.array([k for k, _, _ in adjacent])[known]
                 where = np.stack([at, at - 1], axis=1).ravel()
                 np.add.at(node_scores, where, self.node_weights[ids[known].ravel()])
-        _, tags = inference.run_viterbi(node_scores, self.edge_scores)
-        out: list[str] = []
+        out: list[list[str]] = []
         begins = self.begins
-        start = 0
-        for i in range(1, n):
-            if begins[tags[i]]:
-                out.append(text[start:i])
-                start = i
-        out.append(text[start:])
+        at = 0
+        for text in texts:
+            _, tags = inference.run_viterbi(node_scores[at:at + len(text)], self.edge_scores)
+            words, start = [], 0
+            for i in range(1, len(text)):
+                if begins[tags[i]]:
+                    words.append(text[start:i])
+                    start = i
+            words.append(text[start:])
+            out.append(words)
+            at += len(text) + len(_JOIN)
         return out
 
 
@@ -301,14 +335,29 @@ class FastPostprocess:
         return sent
 
 
+def cut(seg, txt: str) -> list[str]:
+    """pkuseg's ``cut`` (white space, then the user dictionary, then the model and the merges),
+    the pieces the model cuts handed to the fast path all at once."""
+    parts: list[tuple[bool, str]] = []
+    for chunk in txt.strip().split():
+        pieces, is_word, _ = seg.preprocesser.solve(chunk)
+        parts += zip(is_word, pieces)
+    cuts = iter(seg._cut.cut_many([piece for is_word, piece in parts if not is_word]))
+    words: list[str] = []
+    for is_word, piece in parts:
+        words += [piece] if is_word else seg.postprocesser(next(cuts))
+    return words
+
+
 def accelerate(seg) -> None:
     """Give a loaded stock ``spacy_pkuseg.pkuseg`` the fast feature path (in place)."""
     if seg is None or isinstance(seg.__dict__.get("_cut"), FastCut):
         return
     fast = FastCut.from_pkuseg(seg)
-    if fast is not None:
+    if fast is not None and not seg.postag:
         seg._cut = fast
         seg.postprocesser = FastPostprocess(seg.postprocesser)
+        seg.cut = functools.partial(cut, seg)
 
 
 class _StockCut:
@@ -341,6 +390,9 @@ class Segmenter(spacy_pkuseg.pkuseg):
         post.do_process, post.common_words, post.other_words = do_process, set(common_words), set(other_words)
         self.postprocesser = FastPostprocess(post)
         self._cut = FastCut.load(fast_dir, self.stock)
+
+    def cut(self, txt: str) -> list[str]:
+        return cut(self, txt)
 
     def __getattr__(self, name: str):
         if name in ("model", "feature_extractor", "idx_to_tag", "n_feature", "n_tag"):
