@@ -9,7 +9,6 @@ attributes; the scores are summed with numpy and decoded by pkuseg's Viterbi. Bo
 corpus and the real excerpts alike.
 """
 import bisect
-import itertools
 import json
 import re
 import struct
@@ -244,15 +243,16 @@ def _inside_quotes(text: str) -> list[range]:
 _BOOK_MARKS, _QUOTE_MARKS = re.compile("[《》]"), re.compile("[“”\"]")
 
 
-def _pack(value: str) -> int:
-    """A template's value as one number: its code points, 21 bits apiece (as ``tag`` packs them)."""
+def pack(value: str) -> int:
+    """A short string as one number: its code points, 21 bits apiece (as ``code_points`` arrays
+    are packed: three characters fit in 63 bits)."""
     packed = 0
     for c in value:
         packed = (packed << 21) | ord(c)
     return packed
 
 
-def _codes(s: str) -> np.ndarray:
+def code_points(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
 
 
@@ -301,7 +301,7 @@ class CompiledCrf:
             if len(offsets) == 1:
                 continue
             found = {v: row for v, row in by_template.get(name, {}).items() if len(v) == len(offsets)}
-            keys = np.array([_pack(v) for v in found], dtype=np.int64)
+            keys = np.array([pack(v) for v in found], dtype=np.int64)
             order = np.argsort(keys)
             self.tables.append((keys[order], np.array(list(found.values()), dtype=np.intp)[order]))
         self.words = [by_template.get(name, {}) for name in WORD_TEMPLATES]
@@ -340,8 +340,8 @@ class CompiledCrf:
         rows = np.full((len(templates), sum(sizes)), self.none, dtype=np.intp)
         # where each character sits in the joined padded strings (4 marks a text)
         at = np.arange(rows.shape[1]) + np.repeat(4 * np.arange(len(sizes)), sizes)
-        chars = _codes("".join(a.padded for a in analyses))
-        kinds = _codes("".join(a.kinds for a in analyses))
+        chars = code_points("".join(a.padded for a in analyses))
+        kinds = code_points("".join(a.kinds for a in analyses))
         letters = np.minimum(np.searchsorted(self.alphabet, chars), len(self.alphabet) - 1) if len(self.alphabet) else 0
         letters = np.where(self.alphabet[letters] == chars, letters, len(self.alphabet)) if len(self.alphabet) else \
             np.zeros(len(chars), dtype=np.intp)

@@ -28,6 +28,7 @@ from spacy.training import Example
 from spacy.util import ensure_path
 
 from ..segmenter.tokenizer import doc_norm_text, doc_words
+from .crf_features import code_points, pack
 
 GROUP_KEY = "policy_nlp.group"
 
@@ -286,7 +287,7 @@ class CharCounts:
         self.vocabulary, self.low, self.high = vocabulary, low, high
         by_length: dict[int, list[tuple[int, int]]] = {}
         for gram, column in vocabulary.items():
-            by_length.setdefault(len(gram), []).append((_pack(gram), column))
+            by_length.setdefault(len(gram), []).append((pack(gram), column))
         self.tables = {}
         for length, pairs in by_length.items():
             pairs.sort()
@@ -295,7 +296,7 @@ class CharCounts:
 
     def __call__(self, texts: list[str]) -> sparse.csr_matrix:
         texts = [_WHITE_SPACES.sub(" ", t.lower()) for t in texts]
-        codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        codes = code_points("".join(texts))
         doc = np.repeat(np.arange(len(texts)), [len(t) for t in texts])
         rows, columns = [], []
         for length in range(self.low, min(self.high, len(codes)) + 1):
@@ -316,13 +317,6 @@ class CharCounts:
                                    shape=(len(texts), len(self.vocabulary)))
         counts.sum_duplicates()
         return counts
-
-
-def _pack(gram: str) -> int:
-    packed = 0
-    for c in gram:
-        packed = (packed << 21) | ord(c)
-    return packed
 
 
 def count(grams: list[list[str]], vocabulary: dict[str, int]) -> sparse.csr_matrix:

@@ -88,46 +88,36 @@ class FeatureTable:
 
 class _Memo(dict):
     """Feature ids by key (a character, two characters, a word, a word pair): the key's row in
-    ``ids``. Looked up a text at a time: ``fill`` resolves the keys not seen yet in one
-    vectorised lookup, and ``rows`` gives the ids of many keys as one array."""
+    ``ids``. ``rows`` gives the ids of many keys as one array, the keys not seen yet looked up
+    first, all in one vectorised lookup."""
 
     def __init__(self, names: Callable[[Any], tuple[str, ...]], width: int):
         super().__init__()
         self.names = names
         self.ids = np.empty((1024, width), dtype=np.intp)
 
-    def fill(self, keys: Iterable, lookup: Callable[[list[str]], list[int]]) -> None:
-        keys = set(keys)
-        missing = [key for key in keys if key not in self]
-        if not missing:
-            return
-        if len(self) + len(missing) > MEMO_SIZE:
-            self.clear()
-            missing = list(keys)
-        first, width = len(self), self.ids.shape[1]
-        if first + len(missing) > len(self.ids):
-            grown = np.empty((max(2 * len(self.ids), first + len(missing)), width), dtype=np.intp)
-            grown[:first] = self.ids[:first]
-            self.ids = grown
-        ids = lookup([name for key in missing for name in self.names(key)])
-        self.ids[first:first + len(missing)] = np.reshape(ids, (len(missing), width))
-        self.update(zip(missing, range(first, first + len(missing))))
-
     def rows(self, keys: list, lookup: Callable[[list[str]], list[int]]) -> np.ndarray:
-        """The ids of these keys, one row each; keys not seen yet are looked up first."""
+        """The ids of these keys, one row each."""
         try:
             return self.ids[[self[key] for key in keys]]
         except KeyError:
             pass
-        distinct = list(set(keys))
-        if len(self) + len(distinct) > MEMO_SIZE:
+        missing = list({key for key in keys if key not in self})
+        if len(self) + len(missing) > MEMO_SIZE:
             self.clear()
-        if len(distinct) > MEMO_SIZE:       # more than a memo holds: looked up, not kept
-            ids = np.reshape(lookup([name for key in distinct for name in self.names(key)]),
-                             (len(distinct), self.ids.shape[1]))
-            where = {key: i for i, key in enumerate(distinct)}
+            missing = list(set(keys))
+        width = self.ids.shape[1]
+        ids = np.reshape(lookup([name for key in missing for name in self.names(key)]), (len(missing), width))
+        if len(missing) > MEMO_SIZE:        # more than a memo holds: looked up, not kept
+            where = {key: i for i, key in enumerate(missing)}
             return ids[[where[key] for key in keys]]
-        self.fill(distinct, lookup)
+        first = len(self)
+        if first + len(missing) > len(self.ids):
+            grown = np.empty((max(2 * len(self.ids), first + len(missing)), width), dtype=np.intp)
+            grown[:first] = self.ids[:first]
+            self.ids = grown
+        self.ids[first:first + len(missing)] = ids
+        self.update(zip(missing, range(first, first + len(missing))))
         return self.ids[[self[key] for key in keys]]
 
 
